@@ -1,0 +1,474 @@
+//! The seed: tenants, applications and their credentials, issuers, Pipelines service
+//! connections and resources, as a TOML document.
+//!
+//! The emulator starts from [`Seed::default_seed`] unless given another. A seed is plain data:
+//! it can be printed ([`Seed::to_toml`]), applied at run time through the control plane, and
+//! extended one item at a time.
+
+use std::collections::HashSet;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+/// The built-in seed's TOML text.
+pub const DEFAULT_SEED_TOML: &str = include_str!("default_seed.toml");
+
+/// Well-known identifiers of the built-in seed.
+pub mod well_known {
+    /// The tenant.
+    pub const TENANT_ID: &str = "11111111-1111-1111-1111-111111111111";
+    /// The tenant's domain name.
+    pub const TENANT_DOMAIN: &str = "emulator.onmicrosoft.com";
+    /// The application that authenticates with a client secret.
+    pub const SECRET_APP_CLIENT_ID: &str = "22222222-2222-2222-2222-222222222222";
+    /// Its valid secret.
+    pub const CLIENT_SECRET: &str = "emulator-client-secret";
+    /// Its expired secret (answers AADSTS7000222).
+    pub const EXPIRED_CLIENT_SECRET: &str = "emulator-expired-secret";
+    /// The application that authenticates with a certificate.
+    pub const CERTIFICATE_APP_CLIENT_ID: &str = "33333333-3333-3333-3333-333333333333";
+    /// The name of its generated certificate (files `certs/<name>.pem` and `.pfx`).
+    pub const CERTIFICATE_NAME: &str = "certificate-app";
+    /// The password of its PKCS#12 file.
+    pub const PFX_PASSWORD: &str = "emulator-pfx-password";
+    /// The application with a federated credential for the Kubernetes issuer.
+    pub const WORKLOAD_APP_CLIENT_ID: &str = "44444444-4444-4444-4444-444444444444";
+    /// The emulator's Kubernetes service-account token issuer.
+    pub const KUBERNETES_ISSUER: &str = "https://kubernetes.entra-emulator.local";
+    /// The service account the workload application trusts.
+    pub const KUBERNETES_SUBJECT: &str = "system:serviceaccount:default:workload-identity-sa";
+    /// The application with a federated credential for the Pipelines issuer.
+    pub const PIPELINES_APP_CLIENT_ID: &str = "55555555-5555-5555-5555-555555555555";
+    /// The Pipelines service connection.
+    pub const SERVICE_CONNECTION_ID: &str = "66666666-6666-6666-6666-666666666666";
+    /// The Pipelines organization id (the issuer is `https://vstoken.dev.azure.com/{this}`).
+    pub const PIPELINES_ORGANIZATION_ID: &str = "77777777-7777-7777-7777-777777777777";
+    /// The Pipelines system access token.
+    pub const SYSTEM_ACCESS_TOKEN: &str = "emulator-system-access-token";
+    /// The audience every federated credential expects by default.
+    pub const FEDERATION_AUDIENCE: &str = "api://AzureADTokenExchange";
+}
+
+/// A complete seed.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Seed {
+    /// Global settings.
+    #[serde(default)]
+    pub settings: Settings,
+    /// Tenants.
+    #[serde(default)]
+    pub tenants: Vec<Tenant>,
+    /// Applications (service principals), each in one tenant.
+    #[serde(default)]
+    pub applications: Vec<Application>,
+    /// The emulator's Kubernetes issuer.
+    #[serde(default)]
+    pub kubernetes: KubernetesIssuer,
+    /// Azure Pipelines service connections.
+    #[serde(default)]
+    pub pipelines: Vec<ServiceConnection>,
+    /// External OIDC issuers whose tokens federated credentials may present.
+    #[serde(default)]
+    pub issuers: Vec<ExternalIssuer>,
+    /// Resources (APIs) tokens can be requested for.
+    #[serde(default)]
+    pub resources: Vec<Resource>,
+}
+
+/// Global settings.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// Lifetime of issued access tokens, seconds (Entra: 3599, 86399 for CAE clients).
+    pub token_lifetime_secs: u64,
+    /// Allowed clock skew when checking assertion `nbf`/`exp`, seconds.
+    pub clock_skew_secs: u64,
+    /// Reject unknown form fields, unknown resources and unknown api-versions.
+    pub strict: bool,
+    /// How long a rotated-out signing key stays in JWKS, seconds.
+    pub key_grace_secs: u64,
+    /// Capacity of the request log (oldest entries are dropped).
+    pub request_log_capacity: usize,
+    /// Largest request body accepted, bytes.
+    pub max_body_bytes: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            token_lifetime_secs: 3599,
+            clock_skew_secs: 300,
+            strict: false,
+            key_grace_secs: 24 * 3600,
+            request_log_capacity: 1000,
+            max_body_bytes: 256 * 1024,
+        }
+    }
+}
+
+/// A tenant.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Tenant {
+    /// The tenant id (a GUID).
+    pub id: String,
+    /// Domain names that also address it.
+    #[serde(default)]
+    pub domains: Vec<String>,
+    /// A display name.
+    #[serde(default)]
+    pub display_name: String,
+}
+
+/// An application registration with its service principal.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Application {
+    /// The tenant id it lives in.
+    pub tenant: String,
+    /// The application (client) id.
+    pub client_id: String,
+    /// The service principal's object id (`oid` of its tokens); derived when absent.
+    #[serde(default)]
+    pub object_id: Option<String>,
+    /// A display name.
+    #[serde(default)]
+    pub display_name: String,
+    /// App roles granted to it, put in `roles`.
+    #[serde(default)]
+    pub roles: Vec<String>,
+    /// Client secrets.
+    #[serde(default)]
+    pub secrets: Vec<ClientSecret>,
+    /// Certificates.
+    #[serde(default)]
+    pub certificates: Vec<CertificateSpec>,
+    /// Federated identity credentials.
+    #[serde(default)]
+    pub federated_credentials: Vec<FederatedCredential>,
+}
+
+/// A client secret.
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ClientSecret {
+    /// The secret value.
+    pub value: String,
+    /// When it expires (RFC 3339); never when absent.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub expires: Option<OffsetDateTime>,
+}
+
+impl std::fmt::Debug for ClientSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientSecret")
+            .field("value", &"<redacted>")
+            .field("expires", &self.expires)
+            .finish()
+    }
+}
+
+/// A certificate credential: generated by the emulator, or read from a PEM file.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct CertificateSpec {
+    /// Generate a key and certificate named this; files go to `certs/<name>.pem` and `.pfx`.
+    #[serde(default)]
+    pub generate: Option<String>,
+    /// Password of the generated PKCS#12 file.
+    #[serde(default)]
+    pub pfx_password: Option<String>,
+    /// Or: a PEM file holding the certificate (a key in it is ignored).
+    #[serde(default)]
+    pub pem_file: Option<String>,
+    /// Or: the certificate as PEM text.
+    #[serde(default)]
+    pub pem: Option<String>,
+}
+
+impl std::fmt::Debug for CertificateSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CertificateSpec")
+            .field("generate", &self.generate)
+            .field(
+                "pfx_password",
+                &self.pfx_password.as_ref().map(|_| "<redacted>"),
+            )
+            .field("pem_file", &self.pem_file)
+            .field("pem", &self.pem.as_ref().map(|_| "<pem>"))
+            .finish()
+    }
+}
+
+/// A federated identity credential: an exact (issuer, subject, audience) triple.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FederatedCredential {
+    /// A name.
+    #[serde(default)]
+    pub name: String,
+    /// The issuer (`iss`), matched exactly.
+    pub issuer: String,
+    /// The subject (`sub`), matched exactly and case-sensitively.
+    pub subject: String,
+    /// The audience (`aud`).
+    #[serde(default = "default_audience")]
+    pub audience: String,
+}
+
+fn default_audience() -> String {
+    well_known::FEDERATION_AUDIENCE.to_string()
+}
+
+/// The emulator's Kubernetes service-account token issuer.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct KubernetesIssuer {
+    /// The `iss` of the tokens it mints.
+    pub issuer: String,
+}
+
+impl Default for KubernetesIssuer {
+    fn default() -> Self {
+        Self {
+            issuer: well_known::KUBERNETES_ISSUER.to_string(),
+        }
+    }
+}
+
+/// An Azure Pipelines service connection backed by an application's federated credential.
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceConnection {
+    /// The service connection id (`serviceConnectionId`).
+    pub service_connection_id: String,
+    /// Organization name.
+    pub organization: String,
+    /// Organization id (the issuer is `https://vstoken.dev.azure.com/{organization_id}`).
+    pub organization_id: String,
+    /// Project name.
+    pub project: String,
+    /// Project id.
+    pub project_id: String,
+    /// Connection name (the subject is `sc://{organization}/{project}/{connection_name}`).
+    pub connection_name: String,
+    /// Tenant of the application.
+    pub tenant: String,
+    /// The application the connection signs in as.
+    pub client_id: String,
+    /// The `System.AccessToken` the OIDC endpoint accepts.
+    pub system_access_token: String,
+}
+
+impl std::fmt::Debug for ServiceConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServiceConnection")
+            .field("service_connection_id", &self.service_connection_id)
+            .field("organization", &self.organization)
+            .field("project", &self.project)
+            .field("connection_name", &self.connection_name)
+            .field("client_id", &self.client_id)
+            .field("system_access_token", &"<redacted>")
+            .finish()
+    }
+}
+
+impl ServiceConnection {
+    /// The issuer of its OIDC tokens.
+    pub fn issuer(&self) -> String {
+        format!("https://vstoken.dev.azure.com/{}", self.organization_id)
+    }
+
+    /// The subject of its OIDC tokens.
+    pub fn subject(&self) -> String {
+        format!(
+            "sc://{}/{}/{}",
+            self.organization, self.project, self.connection_name
+        )
+    }
+}
+
+/// An external OIDC issuer with its signing keys.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ExternalIssuer {
+    /// The issuer (`iss`).
+    pub issuer: String,
+    /// Its JWKS as JSON text.
+    #[serde(default)]
+    pub jwks: Option<String>,
+    /// Or a file holding its JWKS.
+    #[serde(default)]
+    pub jwks_file: Option<String>,
+}
+
+/// A resource (API) and the token version Entra issues for it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Resource {
+    /// Identifier URIs (compared without a trailing slash).
+    pub identifier_uris: Vec<String>,
+    /// The resource's application id (the `aud` of v2 tokens).
+    pub app_id: String,
+    /// 1 or 2.
+    #[serde(default = "default_version")]
+    pub token_version: u8,
+}
+
+fn default_version() -> u8 {
+    2
+}
+
+impl Seed {
+    /// The built-in seed.
+    pub fn default_seed() -> Self {
+        // The embedded seed is checked by a unit test; an empty seed is the safe fallback.
+        Self::from_toml(DEFAULT_SEED_TOML).unwrap_or_default()
+    }
+
+    /// Parses and validates a seed.
+    ///
+    /// # Errors
+    /// A message naming the offending field when the TOML is malformed or inconsistent.
+    pub fn from_toml(text: &str) -> Result<Self, String> {
+        let seed: Seed = toml::from_str(text).map_err(|e| format!("invalid seed: {e}"))?;
+        seed.validate()?;
+        Ok(seed)
+    }
+
+    /// Parses and validates a seed given as JSON.
+    ///
+    /// # Errors
+    /// As [`Seed::from_toml`].
+    pub fn from_json(text: &str) -> Result<Self, String> {
+        let seed: Seed = serde_json::from_str(text).map_err(|e| format!("invalid seed: {e}"))?;
+        seed.validate()?;
+        Ok(seed)
+    }
+
+    /// The seed as TOML (the effective configuration).
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_default()
+    }
+
+    /// Checks references and uniqueness.
+    ///
+    /// # Errors
+    /// The first inconsistency found, described.
+    pub fn validate(&self) -> Result<(), String> {
+        let mut tenant_ids = HashSet::new();
+        for t in &self.tenants {
+            if uuid::Uuid::parse_str(&t.id).is_err() {
+                return Err(format!("tenant id '{}' is not a GUID", t.id));
+            }
+            if !tenant_ids.insert(t.id.to_ascii_lowercase()) {
+                return Err(format!("tenant '{}' is defined twice", t.id));
+            }
+        }
+        let mut apps = HashSet::new();
+        for a in &self.applications {
+            if !tenant_ids.contains(&a.tenant.to_ascii_lowercase()) {
+                return Err(format!(
+                    "application '{}' names tenant '{}', which the seed does not define",
+                    a.client_id, a.tenant
+                ));
+            }
+            if !apps.insert((
+                a.tenant.to_ascii_lowercase(),
+                a.client_id.to_ascii_lowercase(),
+            )) {
+                return Err(format!("application '{}' is defined twice", a.client_id));
+            }
+            for c in &a.certificates {
+                let sources = [c.generate.is_some(), c.pem_file.is_some(), c.pem.is_some()];
+                if sources.iter().filter(|s| **s).count() != 1 {
+                    return Err(format!(
+                        "a certificate of application '{}' must set exactly one of generate, pem_file, pem",
+                        a.client_id
+                    ));
+                }
+                if let Some(name) = &c.generate
+                    && (name.is_empty()
+                        || !name
+                            .chars()
+                            .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_'))
+                {
+                    return Err(format!(
+                        "certificate name '{name}' may only use letters, digits, '-' and '_'"
+                    ));
+                }
+            }
+            for f in &a.federated_credentials {
+                if f.issuer.trim() != f.issuer {
+                    return Err(format!(
+                        "federated credential issuer '{}' has leading or trailing whitespace",
+                        f.issuer
+                    ));
+                }
+            }
+        }
+        for p in &self.pipelines {
+            if !apps.contains(&(
+                p.tenant.to_ascii_lowercase(),
+                p.client_id.to_ascii_lowercase(),
+            )) {
+                return Err(format!(
+                    "service connection '{}' names application '{}' in tenant '{}', which the seed does not define",
+                    p.service_connection_id, p.client_id, p.tenant
+                ));
+            }
+        }
+        for r in &self.resources {
+            if !(1..=2).contains(&r.token_version) {
+                return Err(format!(
+                    "resource '{}' has token_version {}; use 1 or 2",
+                    r.app_id, r.token_version
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_seed_parses_and_round_trips() {
+        let seed = Seed::from_toml(DEFAULT_SEED_TOML).expect("default seed is valid");
+        assert_eq!(seed.tenants[0].id, well_known::TENANT_ID);
+        assert_eq!(
+            seed.pipelines[0].issuer(),
+            format!(
+                "https://vstoken.dev.azure.com/{}",
+                well_known::PIPELINES_ORGANIZATION_ID
+            )
+        );
+        let again = Seed::from_toml(&seed.to_toml()).expect("printed seed parses");
+        assert_eq!(again, seed);
+    }
+
+    #[test]
+    fn validation_names_the_problem() {
+        let err = Seed::from_toml(
+            "[[applications]]\ntenant = \"11111111-1111-1111-1111-111111111111\"\nclient_id = \"x\"\n",
+        )
+        .unwrap_err();
+        assert!(err.contains("does not define"), "{err}");
+        let err = Seed::from_toml("[[tenants]]\nid = \"nope\"\n").unwrap_err();
+        assert!(err.contains("not a GUID"), "{err}");
+        let err = Seed::from_toml("bogus = 1\n").unwrap_err();
+        assert!(err.contains("unknown field"), "{err}");
+    }
+
+    #[test]
+    fn debug_hides_secrets() {
+        let seed = Seed::default_seed();
+        let text = format!("{seed:?}");
+        assert!(!text.contains(well_known::CLIENT_SECRET));
+        assert!(!text.contains(well_known::SYSTEM_ACCESS_TOKEN));
+        assert!(!text.contains(well_known::PFX_PASSWORD));
+    }
+}

@@ -1,0 +1,209 @@
+//! `entra-emulator`: the emulator as a process. A thin wrapper over the library.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use entra_emulator::{Emulator, ReadyInfo, Seed};
+
+/// Default HTTPS port (Entra authority, Pipelines OIDC).
+const DEFAULT_HTTPS_PORT: u16 = 8443;
+/// Default HTTP port (managed identity endpoints).
+const DEFAULT_HTTP_PORT: u16 = 8080;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "entra-emulator",
+    version,
+    about = "An offline emulator of Microsoft Entra ID's token side"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(clap::Args, Debug, Clone)]
+struct RunArgs {
+    /// HTTPS port; 0 picks a free one.
+    #[arg(long, default_value_t = DEFAULT_HTTPS_PORT)]
+    https_port: u16,
+    /// HTTP port; 0 picks a free one.
+    #[arg(long, default_value_t = DEFAULT_HTTP_PORT)]
+    http_port: u16,
+    /// Where the CA, keys and generated certificates persist
+    /// [default: $XDG_STATE_HOME/entra-emulator or ~/.local/state/entra-emulator].
+    #[arg(long)]
+    state_dir: Option<PathBuf>,
+    /// A seed file (TOML) replacing the built-in seed.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Write the ready file here (atomically, once listening). It is also written to
+    /// STATE_DIR/ready.json.
+    #[arg(long)]
+    ready_file: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Start the emulator (the default).
+    Run,
+    /// Print a profile of a running emulator as `export` lines for a shell.
+    Env {
+        /// The profile, e.g. client_secret, client_certificate, workload_identity.
+        profile: String,
+    },
+    /// Print the effective configuration (the seed) as TOML.
+    PrintConfig,
+    /// Rotate the token-signing key of a stopped emulator's state directory (a running one
+    /// rotates through `POST /_emulator/keys/rotate`).
+    RotateKey,
+}
+
+fn default_state_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("XDG_STATE_HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir).join("entra-emulator");
+    }
+    match std::env::var_os("HOME") {
+        Some(home) => PathBuf::from(home).join(".local/state/entra-emulator"),
+        None => std::env::temp_dir().join("entra-emulator"),
+    }
+}
+
+fn load_seed(config: Option<&Path>) -> Result<Seed, String> {
+    match config {
+        None => Ok(Seed::default_seed()),
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            Seed::from_toml(&text).map_err(|e| format!("{}: {e}", path.display()))
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("ENTRA_EMULATOR_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let state_dir = cli.run.state_dir.clone().unwrap_or_else(default_state_dir);
+    let result = match cli.command.unwrap_or(Command::Run) {
+        Command::Run => run(cli.run, state_dir).await,
+        Command::Env { profile } => env(&cli.run, &state_dir, &profile),
+        Command::PrintConfig => {
+            load_seed(cli.run.config.as_deref()).map(|s| print!("{}", s.to_toml()))
+        }
+        Command::RotateKey => rotate(state_dir, cli.run.config.as_deref()).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("entra-emulator: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn start(args: &RunArgs, state_dir: PathBuf) -> Result<Emulator, String> {
+    let seed = load_seed(args.config.as_deref())?;
+    Emulator::builder()
+        .state_dir(state_dir)
+        .seed(seed)
+        .https_port(args.https_port)
+        .http_port(args.http_port)
+        .start()
+        .await
+        .map_err(|e| e.to_string())
+}
+
+async fn run(args: RunArgs, state_dir: PathBuf) -> Result<(), String> {
+    let emulator = start(&args, state_dir.clone()).await?;
+    let ready = emulator.ready_info();
+    ready
+        .write(&state_dir.join("ready.json"))
+        .map_err(|e| format!("writing the ready file: {e}"))?;
+    if let Some(path) = &args.ready_file {
+        ready
+            .write(path)
+            .map_err(|e| format!("writing {}: {e}", path.display()))?;
+    }
+    eprintln!("entra-emulator listening");
+    eprintln!("  https: {}", ready.https_url);
+    eprintln!("  http:  {}", ready.http_url);
+    eprintln!("  CA:    {}", ready.ca_cert_path.display());
+    eprintln!("  state: {}", state_dir.display());
+    wait_for_signal().await;
+    eprintln!("entra-emulator stopping");
+    emulator.shutdown().await;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+fn env(args: &RunArgs, state_dir: &Path, profile: &str) -> Result<(), String> {
+    let path = args
+        .ready_file
+        .clone()
+        .unwrap_or_else(|| state_dir.join("ready.json"));
+    let ready = ReadyInfo::read(&path).map_err(|e| {
+        format!(
+            "cannot read the ready file {}: {e}. Start the emulator first (with the same --state-dir or --ready-file).",
+            path.display()
+        )
+    })?;
+    match ready.export_lines(profile) {
+        Some(lines) => {
+            print!("{lines}");
+            Ok(())
+        }
+        None => Err(format!(
+            "unknown profile '{profile}'; this emulator has: {}",
+            ready
+                .profiles
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    }
+}
+
+async fn rotate(state_dir: PathBuf, config: Option<&Path>) -> Result<(), String> {
+    let seed = load_seed(config)?;
+    let emulator = Emulator::builder()
+        .state_dir(state_dir)
+        .seed(seed)
+        .start()
+        .await
+        .map_err(|e| e.to_string())?;
+    let kid = emulator.rotate_signing_key()?;
+    println!("{kid}");
+    emulator.shutdown().await;
+    Ok(())
+}

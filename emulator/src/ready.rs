@@ -1,0 +1,216 @@
+//! The ready file: the contract that lets scripts in any language find the emulator and point
+//! a client at it, one environment-variable profile per flow.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::Seed;
+use crate::directory::Directory;
+
+/// Fixed plan and job ids in the Pipelines OIDC request URI (any value works).
+const PLAN_ID: &str = "0f0f0f0f-0000-4000-8000-000000000001";
+const JOB_ID: &str = "0f0f0f0f-0000-4000-8000-000000000002";
+
+/// What the ready file holds.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ReadyInfo {
+    /// The HTTPS listener (Entra authority, Pipelines OIDC), e.g. `https://127.0.0.1:8443`.
+    pub https_url: String,
+    /// The plain HTTP listener (managed identity endpoints).
+    pub http_url: String,
+    /// The CA certificate that signs the HTTPS listener's certificate (PEM).
+    pub ca_cert_path: PathBuf,
+    /// The state directory.
+    pub state_dir: PathBuf,
+    /// Flow name → environment variables that point a client at the emulator for that flow.
+    pub profiles: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+impl ReadyInfo {
+    /// The profile named `name`.
+    pub fn profile(&self, name: &str) -> Option<&BTreeMap<String, String>> {
+        self.profiles.get(name)
+    }
+
+    /// A profile as `export NAME='value'` lines for a POSIX shell.
+    pub fn export_lines(&self, name: &str) -> Option<String> {
+        let profile = self.profile(name)?;
+        let mut out = String::new();
+        for (k, v) in profile {
+            out.push_str(&format!("export {k}='{}'\n", v.replace('\'', r"'\''")));
+        }
+        Some(out)
+    }
+
+    /// Writes the ready file atomically.
+    ///
+    /// # Errors
+    /// The I/O error.
+    pub fn write(&self, path: &Path) -> std::io::Result<()> {
+        let json = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
+        crate::pki::write_atomic(path, &json, false)
+    }
+
+    /// Reads a ready file.
+    ///
+    /// # Errors
+    /// The I/O or parse error.
+    pub fn read(path: &Path) -> std::io::Result<Self> {
+        let bytes = std::fs::read(path)?;
+        serde_json::from_slice(&bytes).map_err(std::io::Error::other)
+    }
+}
+
+/// Inputs the profiles are computed from.
+pub(crate) struct ProfileInputs<'a> {
+    pub(crate) https_url: &'a str,
+    pub(crate) ca_cert_path: &'a Path,
+    pub(crate) directory: &'a Directory,
+    /// The workload identity token file, if one was written.
+    pub(crate) federated_token_file: Option<&'a Path>,
+}
+
+fn base(inputs: &ProfileInputs<'_>) -> BTreeMap<String, String> {
+    let ca = inputs.ca_cert_path.display().to_string();
+    let mut vars = BTreeMap::new();
+    for name in [
+        "SSL_CERT_FILE",
+        "REQUESTS_CA_BUNDLE",
+        "CURL_CA_BUNDLE",
+        "NODE_EXTRA_CA_CERTS",
+    ] {
+        vars.insert(name.to_string(), ca.clone());
+    }
+    vars.insert("NO_PROXY".into(), "127.0.0.1,localhost,::1".into());
+    vars.insert("no_proxy".into(), "127.0.0.1,localhost,::1".into());
+    vars
+}
+
+fn with(mut vars: BTreeMap<String, String>, extra: &[(&str, String)]) -> BTreeMap<String, String> {
+    for (k, v) in extra {
+        vars.insert((*k).to_string(), v.clone());
+    }
+    vars
+}
+
+/// Computes every profile the seed supports.
+pub(crate) fn profiles(inputs: &ProfileInputs<'_>) -> BTreeMap<String, BTreeMap<String, String>> {
+    let seed: &Seed = &inputs.directory.seed;
+    let now = time::OffsetDateTime::now_utc();
+    let authority = ("AZURE_AUTHORITY_HOST", inputs.https_url.to_string());
+    let mut out = BTreeMap::new();
+    if let Some((app, secret)) = seed.applications.iter().find_map(|a| {
+        a.secrets
+            .iter()
+            .find(|s| s.expires.is_none_or(|e| e > now))
+            .map(|s| (a, s))
+    }) {
+        out.insert(
+            "client_secret".into(),
+            with(
+                base(inputs),
+                &[
+                    authority.clone(),
+                    ("AZURE_TENANT_ID", app.tenant.clone()),
+                    ("AZURE_CLIENT_ID", app.client_id.clone()),
+                    ("AZURE_CLIENT_SECRET", secret.value.clone()),
+                ],
+            ),
+        );
+    }
+    if let Some((app, name, password)) = seed.applications.iter().find_map(|a| {
+        a.certificates.iter().find_map(|c| {
+            let name = c.generate.as_ref()?;
+            Some((a, name, c.pfx_password.clone().unwrap_or_default()))
+        })
+    }) && let Some(cert) = inputs.directory.generated_certificate(name)
+    {
+        let common = [
+            authority.clone(),
+            ("AZURE_TENANT_ID", app.tenant.clone()),
+            ("AZURE_CLIENT_ID", app.client_id.clone()),
+        ];
+        out.insert(
+            "client_certificate".into(),
+            with(
+                with(base(inputs), &common),
+                &[(
+                    "AZURE_CLIENT_CERTIFICATE_PATH",
+                    cert.pem_path.display().to_string(),
+                )],
+            ),
+        );
+        out.insert(
+            "client_certificate_pfx".into(),
+            with(
+                with(base(inputs), &common),
+                &[
+                    (
+                        "AZURE_CLIENT_CERTIFICATE_PATH",
+                        cert.pfx_path.display().to_string(),
+                    ),
+                    ("AZURE_CLIENT_CERTIFICATE_PASSWORD", password),
+                ],
+            ),
+        );
+    }
+    if let (Some(file), Some(app)) = (inputs.federated_token_file, workload_app(seed)) {
+        out.insert(
+            "workload_identity".into(),
+            with(
+                base(inputs),
+                &[
+                    authority.clone(),
+                    ("AZURE_TENANT_ID", app.tenant.clone()),
+                    ("AZURE_CLIENT_ID", app.client_id.clone()),
+                    ("AZURE_FEDERATED_TOKEN_FILE", file.display().to_string()),
+                ],
+            ),
+        );
+    }
+    if let Some(conn) = seed.pipelines.first() {
+        let uri = format!(
+            "{}/{}/{}/_apis/distributedtask/hubs/build/plans/{PLAN_ID}/jobs/{JOB_ID}/oidctoken",
+            inputs.https_url, conn.organization, conn.project_id
+        );
+        out.insert(
+            "azure_pipelines".into(),
+            with(
+                base(inputs),
+                &[
+                    authority,
+                    ("AZURESUBSCRIPTION_TENANT_ID", conn.tenant.clone()),
+                    ("AZURESUBSCRIPTION_CLIENT_ID", conn.client_id.clone()),
+                    (
+                        "AZURESUBSCRIPTION_SERVICE_CONNECTION_ID",
+                        conn.service_connection_id.clone(),
+                    ),
+                    ("SYSTEM_ACCESSTOKEN", conn.system_access_token.clone()),
+                    ("SYSTEM_OIDCREQUESTURI", uri),
+                ],
+            ),
+        );
+    }
+    out
+}
+
+/// The first application with a federated credential for the emulator's Kubernetes issuer,
+/// and that credential's subject.
+pub(crate) fn workload_app(seed: &Seed) -> Option<&crate::config::Application> {
+    seed.applications.iter().find(|a| {
+        a.federated_credentials
+            .iter()
+            .any(|f| f.issuer == seed.kubernetes.issuer)
+    })
+}
+
+/// The subject the workload application trusts.
+pub(crate) fn workload_subject(seed: &Seed) -> Option<String> {
+    workload_app(seed)?
+        .federated_credentials
+        .iter()
+        .find(|f| f.issuer == seed.kubernetes.issuer)
+        .map(|f| f.subject.clone())
+}

@@ -1,0 +1,190 @@
+//! The HTTP application: routes, the observing middleware (body limit and request log) and
+//! helpers shared by handlers.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+
+use crate::errors::EntraError;
+use crate::form;
+use crate::request_log::{LoggedRequest, redact_field, redact_header};
+use crate::state::Shared;
+
+pub(crate) mod control;
+pub(crate) mod entra;
+pub(crate) mod pipelines;
+
+/// The scheme of the listener a request arrived on; with the `Host` header it gives the
+/// request's origin, from which discovery documents build every URL (MSAL validates that the
+/// issuer matches the authority it was configured with).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Origin {
+    pub(crate) scheme: &'static str,
+}
+
+impl Origin {
+    /// `scheme://host[:port]` of a request.
+    pub(crate) fn of(&self, headers: &HeaderMap, uri: &Uri) -> String {
+        let host = headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_string)
+            .or_else(|| uri.authority().map(|a| a.to_string()))
+            .unwrap_or_else(|| "127.0.0.1".to_string());
+        format!("{}://{host}", self.scheme)
+    }
+}
+
+/// The client's request id: the `client-request-id` / `x-ms-client-request-id` header, or the
+/// `client-request-id` query parameter msal-node appends.
+pub(crate) fn client_request_id(headers: &HeaderMap, uri: &Uri) -> Option<String> {
+    ["client-request-id", "x-ms-client-request-id"]
+        .iter()
+        .find_map(|name| headers.get(*name)?.to_str().ok().map(str::to_string))
+        .or_else(|| {
+            let pairs = form::parse(uri.query()?.as_bytes()).ok()?;
+            form::get(&pairs, "client-request-id").map(str::to_string)
+        })
+}
+
+/// The router for one listener.
+pub(crate) fn app(shared: Arc<Shared>, origin: Origin) -> Router {
+    let entra = Router::new()
+        .route("/{tenant}/oauth2/v2.0/token", post(entra::token_v2))
+        .route("/{tenant}/oauth2/token", post(entra::token_v1))
+        .route(
+            "/{tenant}/v2.0/.well-known/openid-configuration",
+            get(entra::openid_configuration_v2),
+        )
+        .route(
+            "/{tenant}/.well-known/openid-configuration",
+            get(entra::openid_configuration_v1),
+        )
+        .route("/{tenant}/discovery/v2.0/keys", get(entra::jwks))
+        .route("/{tenant}/discovery/keys", get(entra::jwks))
+        .route("/common/discovery/instance", get(entra::instance_discovery))
+        .route(
+            "/{org}/{project}/_apis/distributedtask/hubs/{hub}/plans/{plan}/jobs/{job}/oidctoken",
+            post(pipelines::oidc_token),
+        );
+    Router::new()
+        .merge(entra)
+        .nest("/_emulator", control::router())
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(shared.clone(), observe))
+        .layer(axum::Extension(origin))
+        .with_state(shared)
+}
+
+async fn not_found(uri: Uri) -> Response {
+    let body = serde_json::json!({
+        "error": "not_found",
+        "error_description": format!("The emulator serves nothing at '{}'.", uri.path()),
+    });
+    (StatusCode::NOT_FOUND, axum::Json(body)).into_response()
+}
+
+/// Buffers the body under the size limit, runs the handler and logs the exchange.
+async fn observe(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
+    let (parts, body) = request.into_parts();
+    let limit = shared.directory().settings().max_body_bytes;
+    let listener = parts
+        .extensions
+        .get::<Origin>()
+        .map_or("https", |o| o.scheme);
+    let logged = !parts.uri.path().starts_with("/_emulator/");
+    let bytes = match axum::body::to_bytes(body, limit).await {
+        Ok(b) => b,
+        Err(_) => {
+            let response = EntraError::new(
+                90004,
+                &[&format!(
+                    "the request body exceeds the limit of {limit} bytes"
+                )],
+            )
+            .at(shared.now())
+            .into_response();
+            if logged {
+                shared
+                    .log
+                    .push(log_entry(&shared, listener, &parts, &[], response.status()));
+            }
+            return response;
+        }
+    };
+    let entry_body = if logged { Some(bytes.clone()) } else { None };
+    let request = Request::from_parts(parts.clone(), Body::from(bytes));
+    let response = next.run(request).await;
+    if let Some(body) = entry_body {
+        let entry = log_entry(&shared, listener, &parts, &body, response.status());
+        shared.log.push(entry);
+    }
+    response
+}
+
+fn log_entry(
+    shared: &Shared,
+    listener: &str,
+    parts: &axum::http::request::Parts,
+    body: &[u8],
+    status: StatusCode,
+) -> LoggedRequest {
+    let headers: BTreeMap<String, String> = parts
+        .headers
+        .iter()
+        .map(|(name, value)| {
+            let name = name.as_str().to_string();
+            let value = redact_header(&name, &String::from_utf8_lossy(value.as_bytes()));
+            (name, value)
+        })
+        .collect();
+    let is_form = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.to_ascii_lowercase()
+                .starts_with("application/x-www-form-urlencoded")
+        });
+    let redact = |pairs: Vec<(String, String)>| {
+        pairs
+            .into_iter()
+            .map(|(k, v)| {
+                let v = redact_field(&k, &v);
+                (k, v)
+            })
+            .collect::<Vec<_>>()
+    };
+    let form = if is_form {
+        form::parse(body).map(redact).unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    let query = parts
+        .uri
+        .query()
+        .and_then(|q| form::parse(q.as_bytes()).ok())
+        .map(redact)
+        .unwrap_or_default();
+    LoggedRequest {
+        id: shared.log.next_id(),
+        time: shared
+            .now()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default(),
+        listener: listener.to_string(),
+        method: parts.method.to_string(),
+        path: parts.uri.path().to_string(),
+        query,
+        headers,
+        form,
+        status: status.as_u16(),
+    }
+}

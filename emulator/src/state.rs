@@ -1,0 +1,141 @@
+//! The emulator's shared state: directory, key rings, clock and request log.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use time::{Duration, OffsetDateTime};
+
+use crate::clock::Clock;
+use crate::config::Seed;
+use crate::crypto::SigningKey;
+use crate::directory::Directory;
+use crate::pki::KeyRing;
+use crate::request_log::RequestLog;
+
+/// Which key ring.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ring {
+    /// Signs access tokens (published in JWKS).
+    Tokens,
+    /// Signs the Kubernetes issuer's service-account tokens.
+    Kubernetes,
+    /// Signs Azure Pipelines OIDC tokens.
+    Pipelines,
+}
+
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) state_dir: PathBuf,
+    directory: RwLock<Arc<Directory>>,
+    base_seed: Seed,
+    tokens: RwLock<KeyRing>,
+    kubernetes: RwLock<KeyRing>,
+    pipelines: RwLock<KeyRing>,
+    clock: Arc<dyn Clock>,
+    clock_offset_secs: AtomicI64,
+    pub(crate) log: RequestLog,
+}
+
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Shared {
+    pub(crate) fn new(state_dir: &Path, seed: Seed, clock: Arc<dyn Clock>) -> Result<Self, String> {
+        let keys = state_dir.join("keys");
+        let ring = |file: &str, cn: &str| {
+            KeyRing::load_or_create(keys.join(file), cn)
+                .map(RwLock::new)
+                .map_err(|e| format!("loading key ring {file}: {e}"))
+        };
+        let directory = Directory::build(seed.clone(), state_dir)?;
+        Ok(Self {
+            state_dir: state_dir.to_path_buf(),
+            log: RequestLog::new(directory.settings().request_log_capacity),
+            directory: RwLock::new(Arc::new(directory)),
+            base_seed: seed,
+            tokens: ring("token-signing.json", "Entra Emulator token signing")?,
+            kubernetes: ring("kubernetes-issuer.json", "Entra Emulator Kubernetes issuer")?,
+            pipelines: ring("pipelines-issuer.json", "Entra Emulator Pipelines issuer")?,
+            clock,
+            clock_offset_secs: AtomicI64::new(0),
+        })
+    }
+
+    /// The current directory (cheap to clone, immutable).
+    pub(crate) fn directory(&self) -> Arc<Directory> {
+        read(&self.directory).clone()
+    }
+
+    /// Replaces the directory with one built from `seed`.
+    pub(crate) fn apply_seed(&self, seed: Seed) -> Result<(), String> {
+        let directory = Directory::build(seed, &self.state_dir)?;
+        self.log
+            .set_capacity(directory.settings().request_log_capacity);
+        *write(&self.directory) = Arc::new(directory);
+        Ok(())
+    }
+
+    /// Edits a copy of the current seed and applies it.
+    pub(crate) fn edit_seed(
+        &self,
+        edit: impl FnOnce(&mut Seed) -> Result<(), String>,
+    ) -> Result<(), String> {
+        let mut seed = self.directory().seed.clone();
+        edit(&mut seed)?;
+        self.apply_seed(seed)
+    }
+
+    /// Back to the seed the emulator started with; clears the log and the clock offset.
+    pub(crate) fn reset(&self) -> Result<(), String> {
+        self.apply_seed(self.base_seed.clone())?;
+        self.log.clear();
+        self.clock_offset_secs.store(0, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// The emulator's time: the injected clock plus the control-plane offset.
+    pub(crate) fn now(&self) -> OffsetDateTime {
+        self.clock.now() + Duration::seconds(self.clock_offset_secs.load(Ordering::Relaxed))
+    }
+
+    pub(crate) fn set_clock_offset(&self, secs: i64) {
+        self.clock_offset_secs.store(secs, Ordering::Relaxed);
+    }
+
+    pub(crate) fn clock_offset(&self) -> i64 {
+        self.clock_offset_secs.load(Ordering::Relaxed)
+    }
+
+    fn ring(&self, ring: Ring) -> &RwLock<KeyRing> {
+        match ring {
+            Ring::Tokens => &self.tokens,
+            Ring::Kubernetes => &self.kubernetes,
+            Ring::Pipelines => &self.pipelines,
+        }
+    }
+
+    /// The key that signs new tokens of `ring`.
+    pub(crate) fn signing_key(&self, ring: Ring) -> SigningKey {
+        read(self.ring(ring)).current().clone()
+    }
+
+    /// Keys of `ring` that verify at the current time (current plus those in their grace period).
+    pub(crate) fn published_keys(&self, ring: Ring) -> Vec<SigningKey> {
+        let grace = self.directory().settings().key_grace_secs;
+        read(self.ring(ring)).published(self.now().unix_timestamp(), grace)
+    }
+
+    /// Rotates `ring`; returns the new key id.
+    pub(crate) fn rotate(&self, ring: Ring) -> Result<String, String> {
+        let now = self.now().unix_timestamp();
+        let mut guard = write(self.ring(ring));
+        guard.rotate(now).map_err(|e| e.to_string())?;
+        Ok(guard.current().kid().to_string())
+    }
+}

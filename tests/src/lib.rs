@@ -1,0 +1,2 @@
+//! Helpers for the end-to-end tests in `tests/tests/`.
+#![warn(missing_docs)]
