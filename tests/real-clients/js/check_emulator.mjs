@@ -1,0 +1,172 @@
+// Drive the unmodified @azure/identity package against a running entra-emulator.
+//
+//   node check_emulator.mjs --emulator PATH_TO_BINARY   # starts its own emulator on free ports
+//   node check_emulator.mjs --ready-file PATH           # uses an emulator already running
+//
+// Each case runs in a fresh Node process whose environment holds only the ready file's profile
+// for that flow (NODE_EXTRA_CA_CERTS is read at process start). Issued tokens are verified
+// against the emulator's JWKS with node:crypto. Ends with "N passed, M failed".
+import { spawn, spawnSync } from "node:child_process";
+import { createPublicKey, verify as verifySignature } from "node:crypto";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { get } from "node:https";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const ARM = "https://management.azure.com/.default";
+const API = "api://entra-emulator-api/.default";
+const API_APP_ID = "99999999-9999-9999-9999-999999999999";
+
+// name -> [profile, scope, expectation ("token" or an error fragment)]
+const CASES = {
+  client_secret: ["client_secret", ARM, "token"],
+  client_secret_v2_token: ["client_secret", API, "token"],
+  client_secret_wrong_secret: ["client_secret", ARM, "AADSTS7000215"],
+  environment_credential: ["client_secret", ARM, "token"],
+  certificate_pem: ["client_certificate", API, "token"],
+  client_assertion: ["workload_identity", ARM, "token"],
+  workload_identity: ["workload_identity", ARM, "token"],
+  azure_pipelines: ["azure_pipelines", ARM, "token"],
+};
+
+async function buildCredential(name, env) {
+  const identity = await import("@azure/identity");
+  const options = { disableInstanceDiscovery: true };
+  const tenant = env.AZURE_TENANT_ID;
+  const client = env.AZURE_CLIENT_ID;
+  switch (name) {
+    case "client_secret":
+    case "client_secret_v2_token":
+      return new identity.ClientSecretCredential(tenant, client, env.AZURE_CLIENT_SECRET, options);
+    case "client_secret_wrong_secret":
+      return new identity.ClientSecretCredential(tenant, client, "definitely-not-the-secret", options);
+    case "environment_credential":
+      return new identity.EnvironmentCredential(options);
+    case "certificate_pem":
+      return new identity.ClientCertificateCredential(
+        tenant, client, { certificatePath: env.AZURE_CLIENT_CERTIFICATE_PATH }, options);
+    case "client_assertion":
+      return new identity.ClientAssertionCredential(
+        tenant, client, async () => readFileSync(env.AZURE_FEDERATED_TOKEN_FILE, "utf8").trim(), options);
+    case "workload_identity":
+      return new identity.WorkloadIdentityCredential(options);
+    case "azure_pipelines":
+      return new identity.AzurePipelinesCredential(
+        env.AZURESUBSCRIPTION_TENANT_ID, env.AZURESUBSCRIPTION_CLIENT_ID,
+        env.AZURESUBSCRIPTION_SERVICE_CONNECTION_ID, env.SYSTEM_ACCESSTOKEN, options);
+    default:
+      throw new Error(`unknown case ${name}`);
+  }
+}
+
+function getJson(url) {
+  return new Promise((resolve, reject) => {
+    get(url, (res) => {
+      let body = "";
+      res.on("data", (c) => (body += c));
+      res.on("end", () => {
+        try { resolve(JSON.parse(body)); } catch (e) { reject(e); }
+      });
+    }).on("error", reject);
+  });
+}
+
+const b64 = (s) => Buffer.from(s, "base64url");
+
+async function verifyToken(token, scope, env) {
+  const [h, p, s] = token.split(".");
+  const header = JSON.parse(b64(h).toString());
+  const claims = JSON.parse(b64(p).toString());
+  const authority = env.AZURE_AUTHORITY_HOST.replace(/\/+$/, "");
+  const jwks = await getJson(`${authority}/${claims.tid}/discovery/v2.0/keys`);
+  const jwk = jwks.keys.find((k) => k.kid === header.kid);
+  if (!jwk) throw new Error(`kid ${header.kid} not in JWKS`);
+  const key = createPublicKey({ key: { kty: jwk.kty, n: jwk.n, e: jwk.e }, format: "jwk" });
+  if (!verifySignature("RSA-SHA256", Buffer.from(`${h}.${p}`), key, b64(s))) {
+    throw new Error("signature does not verify");
+  }
+  const [aud, iss] = scope === ARM
+    ? ["https://management.azure.com", `https://sts.windows.net/${claims.tid}/`]
+    : [API_APP_ID, `${authority}/${claims.tid}/v2.0`];
+  if (claims.aud !== aud) throw new Error(`aud ${claims.aud} != ${aud}`);
+  if (claims.iss !== iss) throw new Error(`iss ${claims.iss} != ${iss}`);
+  const expectedClient = env.AZURE_CLIENT_ID || env.AZURESUBSCRIPTION_CLIENT_ID;
+  if ((claims.appid || claims.azp) !== expectedClient) throw new Error("issued to the wrong client");
+  return { aud: claims.aud, iss: claims.iss, oid: claims.oid };
+}
+
+async function runCase(name) {
+  const [, scope] = CASES[name];
+  try {
+    const credential = await buildCredential(name, process.env);
+    const token = await credential.getToken(scope);
+    const claims = await verifyToken(token.token, scope, process.env);
+    console.log(JSON.stringify({ ok: true, claims }));
+  } catch (e) {
+    console.log(JSON.stringify({ ok: false, error: `${e.name}: ${e.message}` }));
+  }
+}
+
+async function startEmulator(binary, workdir) {
+  const ready = join(workdir, "ready.json");
+  const child = spawn(binary, ["--https-port", "0", "--http-port", "0",
+    "--state-dir", join(workdir, "state"), "--ready-file", ready], { stdio: "ignore" });
+  const deadline = Date.now() + 60000;
+  while (!existsSync(ready)) {
+    if (child.exitCode !== null || Date.now() > deadline) {
+      child.kill();
+      throw new Error("the emulator did not become ready");
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return { child, ready };
+}
+
+async function main() {
+  const args = process.argv.slice(2);
+  const flag = (n) => (args.includes(n) ? args[args.indexOf(n) + 1] : undefined);
+  if (flag("--case")) return runCase(flag("--case"));
+  const workdir = mkdtempSync(join(tmpdir(), "emu-js-"));
+  let child;
+  let readyPath = flag("--ready-file");
+  if (!readyPath) {
+    if (!flag("--emulator")) throw new Error("give --emulator or --ready-file");
+    ({ child, ready: readyPath } = await startEmulator(flag("--emulator"), workdir));
+  }
+  let failed = 0;
+  let passed = 0;
+  try {
+    const ready = JSON.parse(readFileSync(readyPath, "utf8"));
+    const version = JSON.parse(readFileSync(
+      join(fileURLToPath(new URL(".", import.meta.url)), "node_modules/@azure/identity/package.json"), "utf8")).version;
+    console.log(`@azure/identity ${version} against ${ready.https_url}`);
+    for (const [name, [profile, , expect]] of Object.entries(CASES)) {
+      const env = { PATH: process.env.PATH, HOME: process.env.HOME, TZ: "UTC", ...ready.profiles[profile] };
+      const started = Date.now();
+      const result = spawnSync(process.execPath, [fileURLToPath(import.meta.url), "--case", name],
+        { env, encoding: "utf8", timeout: 120000 });
+      const seconds = ((Date.now() - started) / 1000).toFixed(2);
+      let outcome;
+      try {
+        outcome = JSON.parse(result.stdout.trim().split("\n").pop());
+      } catch {
+        outcome = { ok: false, error: `no result; stderr: ${result.stderr.slice(-2000)}` };
+      }
+      const good = expect === "token" ? outcome.ok : !outcome.ok && outcome.error.includes(expect);
+      if (good) passed++; else failed++;
+      const detail = outcome.ok ? JSON.stringify(outcome.claims) : outcome.error.split("\n")[0];
+      console.log(`${good ? "PASS" : "FAIL"} ${name.padEnd(40)} ${seconds.padStart(5)}s  ${detail}`);
+    }
+  } finally {
+    if (child) child.kill();
+    rmSync(workdir, { recursive: true, force: true });
+  }
+  console.log(`${passed} passed, ${failed} failed`);
+  process.exitCode = failed ? 1 : 0;
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exitCode = 1;
+});
