@@ -1,1 +1,266 @@
-fn main() {}
+//! Load benchmark: client-secret token requests per second on the HTTPS listener over 64
+//! concurrent keep-alive connections, p50/p99 latency, next to `openssl speed rsa2048` signs per
+//! second measured on the same machine in the same run (every token costs one RSA-2048
+//! signature, so that is the ceiling a single core can reach).
+//!
+//! Run: `cargo bench -p entra_emulator --bench token_throughput`
+//! Knobs: BENCH_SECONDS (default 10), BENCH_CONNECTIONS (default 64).
+//! Results are printed and written to `target/bench-results/token_throughput.json`.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use entra_emulator::{ReadyInfo, well_known};
+
+const BIN: &str = env!("CARGO_BIN_EXE_entra-emulator");
+
+fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Single-core RSA-2048 signs per second according to `openssl speed`.
+fn openssl_signs_per_second() -> Option<f64> {
+    let output = Command::new("openssl")
+        .args(["speed", "-seconds", "3", "rsa2048"])
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    let text = String::from_utf8(output.stdout).ok()?;
+    let line = text.lines().find(|l| l.starts_with("rsa 2048 bits"))?;
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    // "rsa 2048 bits 0.000247s 0.000018s 4043.5 55909.0"
+    fields.get(5)?.parse().ok()
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[rank]
+}
+
+fn main() {
+    let seconds = env_number("BENCH_SECONDS", 10);
+    let connections = env_number("BENCH_CONNECTIONS", 64) as usize;
+    let openssl = openssl_signs_per_second();
+
+    if let Ok(path) = std::env::var("BENCH_READY_FILE") {
+        // Against an emulator that is already running (e.g. under a profiler).
+        let ready = ReadyInfo::read(std::path::Path::new(&path)).expect("ready file");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        report(
+            runtime.block_on(load(&ready, connections, Duration::from_secs(seconds))),
+            connections,
+            seconds,
+            openssl,
+        );
+        return;
+    }
+    let state = tempfile::tempdir().expect("temp dir");
+    let ready_path = state.path().join("ready.json");
+    let mut child = Command::new(BIN)
+        .args(["--https-port", "0", "--http-port", "0", "--state-dir"])
+        .arg(state.path())
+        .arg("--ready-file")
+        .arg(&ready_path)
+        .env("ENTRA_EMULATOR_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("emulator starts");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let ready = loop {
+        if let Ok(ready) = ReadyInfo::read(&ready_path) {
+            break ready;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("emulator not ready");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let result = runtime.block_on(load(&ready, connections, Duration::from_secs(seconds)));
+    let _ = child.kill();
+    let _ = child.wait();
+    report(result, connections, seconds, openssl);
+}
+
+fn report(result: LoadResult, connections: usize, seconds: u64, openssl: Option<f64>) {
+    let (count, errors, mut latencies, elapsed) = result;
+    latencies.sort_unstable();
+    let rps = count as f64 / elapsed.as_secs_f64();
+    let p50 = percentile(&latencies, 0.50);
+    let p99 = percentile(&latencies, 0.99);
+    println!("token_throughput: {connections} connections, {seconds} s");
+    println!("  requests        {count} ({errors} errors)");
+    println!("  throughput      {rps:.0} tokens/s");
+    println!("  latency p50     {:.2} ms", p50.as_secs_f64() * 1e3);
+    println!("  latency p99     {:.2} ms", p99.as_secs_f64() * 1e3);
+    match openssl {
+        Some(signs) => println!(
+            "  openssl speed   {signs:.0} rsa2048 signs/s (one core) -> {:.0} % of the signing limit",
+            100.0 * rps / signs
+        ),
+        None => println!("  openssl speed   unavailable (install openssl to compare)"),
+    }
+    let json = serde_json::json!({
+        "connections": connections,
+        "seconds": seconds,
+        "requests": count,
+        "errors": errors,
+        "tokens_per_second": rps,
+        "p50_ms": p50.as_secs_f64() * 1e3,
+        "p99_ms": p99.as_secs_f64() * 1e3,
+        "openssl_rsa2048_signs_per_second": openssl,
+        "fraction_of_signing_limit": openssl.map(|s| rps / s),
+    });
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench-results");
+    if std::fs::create_dir_all(&dir).is_ok() {
+        let _ = std::fs::write(
+            dir.join("token_throughput.json"),
+            serde_json::to_vec_pretty(&json).unwrap_or_default(),
+        );
+    }
+}
+
+type LoadResult = (u64, u64, Vec<Duration>, Duration);
+
+async fn load(ready: &ReadyInfo, connections: usize, duration: Duration) -> LoadResult {
+    let ca = std::fs::read(&ready.ca_cert_path).expect("CA");
+    let authority = ready.https_url.trim_start_matches("https://").to_string();
+    let body = serde_urlencoded::to_string([
+        ("grant_type", "client_credentials"),
+        ("client_id", well_known::SECRET_APP_CLIENT_ID),
+        ("client_secret", well_known::CLIENT_SECRET),
+        ("scope", "https://management.azure.com/.default"),
+    ])
+    .expect("form");
+    let request = format!(
+        "POST /{}/oauth2/v2.0/token HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+        well_known::TENANT_ID,
+        body.len()
+    );
+    let connector = tls_connector(&ca);
+    // Open every connection first: TLS handshakes are not part of the measurement.
+    let mut streams = Vec::new();
+    for _ in 0..connections {
+        let tcp = tokio::net::TcpStream::connect(&authority)
+            .await
+            .expect("connect");
+        tcp.set_nodelay(true).expect("nodelay");
+        let name = rustls_pki_types::ServerName::try_from("127.0.0.1").expect("name");
+        let mut tls = connector.connect(name, tcp).await.expect("TLS handshake");
+        exchange(&mut tls, request.as_bytes())
+            .await
+            .expect("warm-up request");
+        streams.push(tls);
+    }
+    let start = Instant::now();
+    let stop = start + duration;
+    let mut tasks = Vec::new();
+    for mut tls in streams {
+        let request = request.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut errors = 0u64;
+            while Instant::now() < stop {
+                let t = Instant::now();
+                match exchange(&mut tls, request.as_bytes()).await {
+                    Ok(200) => latencies.push(t.elapsed()),
+                    Ok(_) => errors += 1,
+                    Err(_) => {
+                        errors += 1;
+                        break;
+                    }
+                }
+            }
+            (latencies, errors)
+        }));
+    }
+    let mut all = Vec::new();
+    let mut errors = 0;
+    for task in tasks {
+        if let Ok((l, e)) = task.await {
+            all.extend(l);
+            errors += e;
+        }
+    }
+    let elapsed = start.elapsed();
+    (all.len() as u64, errors, all, elapsed)
+}
+
+fn tls_connector(ca_pem: &[u8]) -> tokio_rustls::TlsConnector {
+    let text = String::from_utf8_lossy(ca_pem);
+    let start = text.find("-----BEGIN CERTIFICATE-----").expect("PEM") + 27;
+    let end = text.find("-----END CERTIFICATE-----").expect("PEM");
+    let b64: String = text[start..end].split_whitespace().collect();
+    use base64::Engine;
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .expect("base64");
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(rustls_pki_types::CertificateDer::from(der))
+        .expect("CA");
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+}
+
+/// Sends one HTTP/1.1 request on a keep-alive connection and reads the whole response.
+/// Returns the status code.
+async fn exchange<S>(stream: &mut S, request: &[u8]) -> std::io::Result<u16>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    stream.write_all(request).await?;
+    let mut buf = Vec::with_capacity(4096);
+    let mut chunk = [0u8; 4096];
+    let header_end = loop {
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at + 4;
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..header_end]).to_ascii_lowercase();
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    while buf.len() < header_end + length {
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    Ok(status)
+}

@@ -27,22 +27,25 @@ struct Cli {
 #[derive(clap::Args, Debug, Clone)]
 struct RunArgs {
     /// HTTPS port; 0 picks a free one.
-    #[arg(long, default_value_t = DEFAULT_HTTPS_PORT)]
+    #[arg(long, global = true, default_value_t = DEFAULT_HTTPS_PORT)]
     https_port: u16,
     /// HTTP port; 0 picks a free one.
-    #[arg(long, default_value_t = DEFAULT_HTTP_PORT)]
+    #[arg(long, global = true, default_value_t = DEFAULT_HTTP_PORT)]
     http_port: u16,
     /// Where the CA, keys and generated certificates persist
     /// [default: $XDG_STATE_HOME/entra-emulator or ~/.local/state/entra-emulator].
-    #[arg(long)]
+    #[arg(long, global = true)]
     state_dir: Option<PathBuf>,
     /// A seed file (TOML) replacing the built-in seed.
-    #[arg(long)]
+    #[arg(long, global = true)]
     config: Option<PathBuf>,
     /// Write the ready file here (atomically, once listening). It is also written to
     /// STATE_DIR/ready.json.
-    #[arg(long)]
+    #[arg(long, global = true)]
     ready_file: Option<PathBuf>,
+    /// Reject unknown form fields and resources the seed does not define (Entra-strict).
+    #[arg(long, global = true)]
+    strict: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -111,7 +114,8 @@ async fn main() -> ExitCode {
 }
 
 async fn start(args: &RunArgs, state_dir: PathBuf) -> Result<Emulator, String> {
-    let seed = load_seed(args.config.as_deref())?;
+    let mut seed = load_seed(args.config.as_deref())?;
+    seed.settings.strict |= args.strict;
     Emulator::builder()
         .state_dir(state_dir)
         .seed(seed)
