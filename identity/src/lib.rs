@@ -1,7 +1,51 @@
 //! Microsoft Entra ID credentials for the Azure SDK for Rust.
 //!
 //! This crate re-implements the public API of Microsoft's `azure_identity` 1.x on top of the
-//! real `azure_core` 1.x `TokenCredential` trait. The credentials themselves arrive in the
-//! following milestones; until then the crate exposes nothing, so no code can mistake it for a
-//! working credential library.
+//! real `azure_core` 1.x [`TokenCredential`](azure_core::credentials::TokenCredential) trait, so
+//! its credentials plug into any Azure SDK client.
+//!
+//! | Credential | Authenticates |
+//! |---|---|
+//! | [`ClientSecretCredential`] | an application with a client secret |
+//! | `ClientCertificateCredential` (feature `client_certificate`) | an application with a certificate (PKCS#12 or PEM) |
+//! | [`ClientAssertionCredential`] | an application with a signed assertion you supply |
+//! | [`WorkloadIdentityCredential`] | a Kubernetes workload through Entra Workload ID |
+//! | [`AzurePipelinesCredential`] | an Azure Pipelines service connection |
+//!
+//! # Where this crate differs from upstream
+//!
+//! - The token cache fetches once per scope set and never blocks one scope's callers behind
+//!   another's network call; it refreshes ahead of expiry (honouring Entra's `refresh_in`) and
+//!   keeps serving a still-valid token when a refresh fails.
+//! - [`TokenRequestExtras`] adds a per-request tenant and claims challenge.
+//! - A path in the authority host is kept, as the other Azure SDKs keep it.
+//! - Every options struct has an `os` field ([`os::Os`]): environment, files and clock are
+//!   injected, so tests never touch process-wide state.
 #![warn(missing_docs)]
+
+mod azure_pipelines_credential;
+mod cache;
+mod client_assertion_credential;
+#[cfg(feature = "client_certificate")]
+mod client_certificate_credential;
+mod client_secret_credential;
+mod confidential;
+mod entra;
+mod errors;
+pub mod os;
+mod workload_identity_credential;
+
+pub use azure_pipelines_credential::{AzurePipelinesCredential, AzurePipelinesCredentialOptions};
+pub use client_assertion_credential::{
+    ClientAssertion, ClientAssertionCredential, ClientAssertionCredentialOptions,
+};
+#[cfg(feature = "client_certificate")]
+pub use client_certificate_credential::{
+    ClientCertificateCredential, ClientCertificateCredentialOptions,
+};
+pub use client_secret_credential::{ClientSecretCredential, ClientSecretCredentialOptions};
+pub use confidential::TokenRequestExtras;
+pub use errors::{CredentialUnavailable, is_unavailable};
+pub use workload_identity_credential::{
+    WorkloadIdentityCredential, WorkloadIdentityCredentialOptions,
+};

@@ -1,0 +1,400 @@
+//! The token cache every HTTP credential sits behind.
+//!
+//! - **Key**: the scopes (order-sensitive, as requested), plus the tenant and claims when a
+//!   request carries them.
+//! - **Single flight per key**: concurrent callers of a cold or expiring key wait for one fetch.
+//!   Each key has its own async mutex, held only by the fetching caller, so a fetch for one key
+//!   never blocks callers of another (upstream holds one global write lock across the network
+//!   call, which serialises every scope).
+//! - **Refresh ahead**: at Entra's `refresh_in` when it sends one, else five minutes before
+//!   expiry (the same margin azure_core's bearer-token policy uses: it leaves room for retries
+//!   and for clock skew between this machine and the resource). Tokens that live less than ten
+//!   minutes refresh at half their remaining lifetime instead, so they are not re-fetched on
+//!   every call.
+//! - **Serve stale on failure**: if a refresh fails while the cached token is still valid, the
+//!   cached token is returned and the next attempt waits [`RETRY_AFTER_FAILURE`] (or half the
+//!   remaining lifetime, whichever is shorter). Errors are never cached.
+//!
+//! The hit path takes one uncontended read lock, hashes the scopes without allocating, and
+//! clones the token (the only allocation, since `AccessToken` owns its secret).
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, RwLock};
+
+use azure_core::credentials::AccessToken;
+use time::{Duration, OffsetDateTime};
+
+use crate::entra::FetchedToken;
+use crate::os::Clock;
+
+/// Refresh this long before expiry when Entra gives no `refresh_in`.
+pub(crate) const REFRESH_MARGIN: Duration = Duration::minutes(5);
+/// After a failed refresh, keep serving the still-valid token this long before trying again.
+pub(crate) const RETRY_AFTER_FAILURE: Duration = Duration::seconds(30);
+
+/// A lookup key, borrowed from the request.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CacheKey<'a> {
+    pub(crate) scopes: &'a [&'a str],
+    pub(crate) tenant: Option<&'a str>,
+    pub(crate) claims: Option<&'a str>,
+}
+
+impl<'a> CacheKey<'a> {
+    /// A key of scopes only.
+    #[cfg(test)]
+    pub(crate) fn scopes(scopes: &'a [&'a str]) -> Self {
+        Self {
+            scopes,
+            tenant: None,
+            claims: None,
+        }
+    }
+
+    /// FNV-1a over every component, with separators; no allocation.
+    fn hash(&self) -> u64 {
+        const PRIME: u64 = 0x0000_0100_0000_01b3;
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut eat = |bytes: &[u8]| {
+            for b in bytes {
+                h ^= u64::from(*b);
+                h = h.wrapping_mul(PRIME);
+            }
+            h ^= 0xff;
+            h = h.wrapping_mul(PRIME);
+        };
+        for scope in self.scopes {
+            eat(scope.as_bytes());
+        }
+        eat(self.tenant.unwrap_or("\u{0}").as_bytes());
+        eat(self.claims.unwrap_or("\u{0}").as_bytes());
+        h
+    }
+}
+
+#[derive(Debug)]
+struct OwnedKey {
+    scopes: Vec<String>,
+    tenant: Option<String>,
+    claims: Option<String>,
+}
+
+impl OwnedKey {
+    fn from(key: &CacheKey<'_>) -> Self {
+        Self {
+            scopes: key.scopes.iter().map(|s| (*s).to_string()).collect(),
+            tenant: key.tenant.map(str::to_string),
+            claims: key.claims.map(str::to_string),
+        }
+    }
+
+    fn matches(&self, key: &CacheKey<'_>) -> bool {
+        self.scopes.len() == key.scopes.len()
+            && self.scopes.iter().zip(key.scopes).all(|(a, b)| a == b)
+            && self.tenant.as_deref() == key.tenant
+            && self.claims.as_deref() == key.claims
+    }
+}
+
+#[derive(Debug)]
+struct Cached {
+    token: AccessToken,
+    refresh_at: OffsetDateTime,
+    /// Set after a failed refresh: serve `token` until then without trying again.
+    retry_at: Option<OffsetDateTime>,
+}
+
+impl Cached {
+    /// The token, if it may be served at `now` without fetching.
+    fn servable(&self, now: OffsetDateTime) -> Option<&AccessToken> {
+        let valid = now < self.token.expires_on;
+        let fresh = now < self.refresh_at;
+        let backing_off = self.retry_at.is_some_and(|r| now < r);
+        (valid && (fresh || backing_off)).then_some(&self.token)
+    }
+}
+
+#[derive(Debug)]
+struct Entry {
+    key: OwnedKey,
+    cached: Option<Cached>,
+    flight: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// When to refresh a token fetched at `now`.
+pub(crate) fn refresh_at(fetched: &FetchedToken, now: OffsetDateTime) -> OffsetDateTime {
+    let expires_on = fetched.token.expires_on;
+    if let Some(hint) = fetched.refresh_at
+        && hint < expires_on
+    {
+        return hint;
+    }
+    let ahead = expires_on - REFRESH_MARGIN;
+    if ahead - now >= REFRESH_MARGIN {
+        ahead
+    } else {
+        now + (expires_on - now) / 2
+    }
+}
+
+/// The cache. One per credential.
+#[derive(Debug, Default)]
+pub(crate) struct TokenCache {
+    entries: RwLock<HashMap<u64, Vec<Entry>>>,
+}
+
+impl TokenCache {
+    /// A cached token that may be served at `now`: the hit path.
+    fn hit(&self, key: &CacheKey<'_>, hash: u64, now: OffsetDateTime) -> Option<AccessToken> {
+        let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
+        entries
+            .get(&hash)?
+            .iter()
+            .find(|e| e.key.matches(key))?
+            .cached
+            .as_ref()?
+            .servable(now)
+            .cloned()
+    }
+
+    /// The single-flight lock of a key, creating the entry if needed.
+    fn flight(&self, key: &CacheKey<'_>, hash: u64) -> Arc<tokio::sync::Mutex<()>> {
+        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        let bucket = entries.entry(hash).or_default();
+        if let Some(e) = bucket.iter().find(|e| e.key.matches(key)) {
+            return e.flight.clone();
+        }
+        let flight = Arc::new(tokio::sync::Mutex::new(()));
+        bucket.push(Entry {
+            key: OwnedKey::from(key),
+            cached: None,
+            flight: flight.clone(),
+        });
+        flight
+    }
+
+    fn with_entry<T>(
+        &self,
+        key: &CacheKey<'_>,
+        hash: u64,
+        f: impl FnOnce(&mut Entry) -> T,
+    ) -> Option<T> {
+        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        entries
+            .get_mut(&hash)?
+            .iter_mut()
+            .find(|e| e.key.matches(key))
+            .map(f)
+    }
+
+    /// Returns a cached token or fetches one, as the module docs describe. `name` labels
+    /// tracing events.
+    pub(crate) async fn get_or_fetch<F, Fut>(
+        &self,
+        name: &'static str,
+        key: CacheKey<'_>,
+        clock: &dyn Clock,
+        fetch: F,
+    ) -> azure_core::Result<AccessToken>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = azure_core::Result<FetchedToken>>,
+    {
+        let hash = key.hash();
+        if let Some(token) = self.hit(&key, hash, clock.now()) {
+            tracing::trace!(credential = name, "token cache hit");
+            return Ok(token);
+        }
+        let flight = self.flight(&key, hash);
+        let _guard = flight.lock().await;
+        // Another caller may have refreshed while this one waited.
+        if let Some(token) = self.hit(&key, hash, clock.now()) {
+            tracing::trace!(
+                credential = name,
+                "token cache hit after waiting for a fetch"
+            );
+            return Ok(token);
+        }
+        let refreshing = self
+            .with_entry(&key, hash, |e| e.cached.is_some())
+            .unwrap_or(false);
+        tracing::debug!(
+            credential = name,
+            scopes = ?key.scopes,
+            "{}",
+            if refreshing { "token cache refresh" } else { "token cache miss" }
+        );
+        match fetch().await {
+            Ok(fetched) => {
+                let now = clock.now();
+                let cached = Cached {
+                    refresh_at: refresh_at(&fetched, now),
+                    token: fetched.token.clone(),
+                    retry_at: None,
+                };
+                self.with_entry(&key, hash, |e| e.cached = Some(cached));
+                Ok(fetched.token)
+            }
+            Err(error) => {
+                let now = clock.now();
+                let stale = self.with_entry(&key, hash, |e| {
+                    let cached = e.cached.as_mut()?;
+                    let remaining = cached.token.expires_on - now;
+                    if remaining <= Duration::ZERO {
+                        return None;
+                    }
+                    cached.retry_at = Some(now + RETRY_AFTER_FAILURE.min(remaining / 2));
+                    Some(cached.token.clone())
+                });
+                match stale.flatten() {
+                    Some(token) => {
+                        tracing::warn!(
+                            credential = name,
+                            error = %error,
+                            "token refresh failed; serving the cached token, which is still valid"
+                        );
+                        Ok(token)
+                    }
+                    None => Err(error),
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::os::ManualClock;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn t0() -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap()
+    }
+
+    fn fetched(
+        now: OffsetDateTime,
+        secs: i64,
+        refresh_in: Option<i64>,
+        value: &str,
+    ) -> FetchedToken {
+        FetchedToken {
+            token: AccessToken::new(value.to_string(), now + Duration::seconds(secs)),
+            refresh_at: refresh_in.map(|s| now + Duration::seconds(s)),
+        }
+    }
+
+    #[test]
+    fn refresh_times() {
+        let now = t0();
+        assert_eq!(
+            refresh_at(&fetched(now, 3600, None, "a"), now),
+            now + Duration::seconds(3300)
+        );
+        assert_eq!(
+            refresh_at(&fetched(now, 86400, Some(43200), "a"), now),
+            now + Duration::seconds(43200)
+        );
+        // Short-lived: half the lifetime rather than "already due".
+        assert_eq!(
+            refresh_at(&fetched(now, 240, None, "a"), now),
+            now + Duration::seconds(120)
+        );
+    }
+
+    #[tokio::test]
+    async fn hit_miss_refresh_ahead_and_serve_stale() {
+        let clock = ManualClock::new(t0());
+        let cache = TokenCache::default();
+        let calls = AtomicUsize::new(0);
+        let scopes = ["s/.default"];
+        let key = CacheKey::scopes(&scopes);
+        let get = |result: azure_core::Result<FetchedToken>| {
+            calls.fetch_add(1, Ordering::SeqCst);
+            async move { result }
+        };
+        let a = cache
+            .get_or_fetch("t", key, &clock, || get(Ok(fetched(t0(), 3600, None, "a"))))
+            .await
+            .unwrap();
+        assert_eq!(a.token.secret(), "a");
+        // Hit: no fetch.
+        let again = cache
+            .get_or_fetch("t", key, &clock, || get(Ok(fetched(t0(), 3600, None, "x"))))
+            .await
+            .unwrap();
+        assert_eq!(
+            (again.token.secret(), calls.load(Ordering::SeqCst)),
+            ("a", 1)
+        );
+        // 56 minutes in: due for refresh (5 minutes ahead of expiry).
+        clock.advance(Duration::minutes(56));
+        let now = clock.now();
+        let b = cache
+            .get_or_fetch("t", key, &clock, || get(Ok(fetched(now, 3600, None, "b"))))
+            .await
+            .unwrap();
+        assert_eq!((b.token.secret(), calls.load(Ordering::SeqCst)), ("b", 2));
+        // Due again, the refresh fails, the old token is still valid: serve it.
+        clock.advance(Duration::minutes(56));
+        let err = || get(Err(crate::errors::credential_error("down")));
+        let stale = cache.get_or_fetch("t", key, &clock, err).await.unwrap();
+        assert_eq!(
+            (stale.token.secret(), calls.load(Ordering::SeqCst)),
+            ("b", 3)
+        );
+        // Within the back-off no new attempt is made.
+        clock.advance(Duration::seconds(10));
+        let stale = cache.get_or_fetch("t", key, &clock, err).await.unwrap();
+        assert_eq!(
+            (stale.token.secret(), calls.load(Ordering::SeqCst)),
+            ("b", 3)
+        );
+        // After the back-off it retries (fails again, still serves).
+        clock.advance(Duration::seconds(25));
+        cache.get_or_fetch("t", key, &clock, err).await.unwrap();
+        assert_eq!(calls.load(Ordering::SeqCst), 4);
+        // Once expired, the error surfaces and is not cached.
+        clock.advance(Duration::minutes(10));
+        assert!(cache.get_or_fetch("t", key, &clock, err).await.is_err());
+        let now = clock.now();
+        let c = cache
+            .get_or_fetch("t", key, &clock, || get(Ok(fetched(now, 3600, None, "c"))))
+            .await
+            .unwrap();
+        assert_eq!((c.token.secret(), calls.load(Ordering::SeqCst)), ("c", 6));
+    }
+
+    #[tokio::test]
+    async fn keys_include_tenant_and_claims_and_scope_order() {
+        let clock = ManualClock::new(t0());
+        let cache = TokenCache::default();
+        let ab = ["a", "b"];
+        let ba = ["b", "a"];
+        let keys = [
+            CacheKey::scopes(&ab),
+            CacheKey::scopes(&ba),
+            CacheKey {
+                scopes: &ab,
+                tenant: Some("t2"),
+                claims: None,
+            },
+            CacheKey {
+                scopes: &ab,
+                tenant: None,
+                claims: Some("{}"),
+            },
+        ];
+        for (i, key) in keys.iter().enumerate() {
+            let v = i.to_string();
+            let token = cache
+                .get_or_fetch("t", *key, &clock, || async {
+                    Ok(fetched(t0(), 3600, None, &v))
+                })
+                .await
+                .unwrap();
+            assert_eq!(token.token.secret(), v);
+        }
+    }
+}

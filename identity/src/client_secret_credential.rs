@@ -1,0 +1,123 @@
+//! Authenticates an application (service principal) with a client secret.
+//!
+//! | Input | Required | Source |
+//! |---|---|---|
+//! | tenant id | yes | argument |
+//! | client id | yes | argument |
+//! | client secret | yes | argument |
+//! | authority host | no | `client_options.cloud`, else `AZURE_AUTHORITY_HOST`, else the public cloud |
+//!
+//! ```no_run
+//! # async fn demo() -> azure_core::Result<()> {
+//! use azure_core::credentials::TokenCredential;
+//! use azure_identity::ClientSecretCredential;
+//!
+//! let credential = ClientSecretCredential::new(
+//!     "11111111-1111-1111-1111-111111111111",
+//!     "22222222-2222-2222-2222-222222222222".to_string(),
+//!     "emulator-client-secret".into(),
+//!     None,
+//! )?;
+//! let token = credential.get_token(&["https://management.azure.com/.default"], None).await?;
+//! # let _ = token;
+//! # Ok(()) }
+//! ```
+
+use std::sync::Arc;
+
+use azure_core::credentials::{AccessToken, Secret, TokenCredential, TokenRequestOptions};
+use azure_core::http::ClientOptions;
+
+use crate::confidential::{Confidential, FetchRequest, Label};
+use crate::entra::FetchedToken;
+use crate::errors::require_non_empty;
+use crate::os::Os;
+
+const LABEL: Label = Label {
+    name: "ClientSecretCredential",
+    fragment: Some("client-secret"),
+};
+
+/// Options for constructing a new [`ClientSecretCredential`].
+#[derive(Debug, Clone, Default)]
+pub struct ClientSecretCredentialOptions {
+    /// HTTP options: transport, retry, and `cloud` (the authority host).
+    pub client_options: ClientOptions,
+    /// Tenants besides the configured one that [`crate::TokenRequestExtras::tenant_id`] may
+    /// name; `"*"` allows any. Empty by default. (Addition beyond upstream.)
+    pub additionally_allowed_tenants: Vec<String>,
+    /// Environment, files and clock. (Addition beyond upstream; defaults to the real ones.)
+    pub os: Os,
+}
+
+/// Authenticates an application with a client secret.
+pub struct ClientSecretCredential {
+    core: Confidential,
+    secret: Secret,
+}
+
+impl std::fmt::Debug for ClientSecretCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientSecretCredential")
+            .field("tenant_id", &self.core.tenant_id)
+            .field("client_id", &self.core.client_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientSecretCredential {
+    /// Creates a credential for `client_id` in `tenant_id` with `secret`.
+    ///
+    /// # Errors
+    /// An invalid tenant id, an empty client id or secret, or an authority that is not https.
+    pub fn new(
+        tenant_id: &str,
+        client_id: String,
+        secret: Secret,
+        options: Option<ClientSecretCredentialOptions>,
+    ) -> azure_core::Result<Arc<Self>> {
+        let options = options.unwrap_or_default();
+        require_non_empty(secret.secret(), "secret")?;
+        let core = Confidential::new(
+            LABEL,
+            tenant_id,
+            &client_id,
+            options.client_options,
+            options.additionally_allowed_tenants,
+            options.os,
+        )?;
+        Ok(Arc::new(Self { core, secret }))
+    }
+
+    async fn fetch(&self, request: FetchRequest<'_>) -> azure_core::Result<FetchedToken> {
+        let scope = request.scopes.join(" ");
+        let mut form = vec![
+            ("client_id", self.core.client_id.as_str()),
+            ("client_secret", self.secret.secret()),
+            ("grant_type", "client_credentials"),
+            ("scope", scope.as_str()),
+        ];
+        if let Some(claims) = request.claims {
+            form.push(("claims", claims));
+        }
+        self.core
+            .client
+            .request_token(request.context, request.tenant, &form, &self.core.os)
+            .await
+    }
+}
+
+#[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
+#[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
+impl TokenCredential for ClientSecretCredential {
+    async fn get_token(
+        &self,
+        scopes: &[&str],
+        options: Option<TokenRequestOptions<'_>>,
+    ) -> azure_core::Result<AccessToken> {
+        let options = options.unwrap_or_default();
+        self.core
+            .get_token(scopes, &options, |request| self.fetch(request))
+            .await
+    }
+}

@@ -1,0 +1,149 @@
+//! What every confidential-client credential shares: tenant and client ids, the Entra client,
+//! the token cache, per-request tenant and claims, and error wrapping. Credentials supply only
+//! how to authenticate the token request.
+
+use std::future::Future;
+
+use azure_core::credentials::{AccessToken, TokenRequestOptions};
+use azure_core::http::{ClientOptions, Context};
+
+use crate::cache::{CacheKey, TokenCache};
+use crate::entra::{EntraClient, FetchedToken};
+use crate::errors::{
+    authentication_error, credential_error, require_non_empty, validate_scopes, validate_tenant_id,
+};
+use crate::os::Os;
+
+/// Per-request settings beyond upstream's [`TokenRequestOptions`] (which carries none), passed
+/// in its context. The cache keys on them.
+///
+/// ```
+/// use azure_core::credentials::TokenRequestOptions;
+/// use azure_identity::TokenRequestExtras;
+///
+/// let mut options = TokenRequestOptions::default();
+/// options.method_options.context.insert(TokenRequestExtras {
+///     tenant_id: Some("22222222-2222-2222-2222-222222222222".into()),
+///     claims: Some(r#"{"access_token":{"nbf":{"essential":true,"value":"1700000000"}}}"#.into()),
+/// });
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TokenRequestExtras {
+    /// Request the token from this tenant instead of the configured one. The credential must
+    /// allow it through its options' `additionally_allowed_tenants`.
+    pub tenant_id: Option<String>,
+    /// A claims challenge (JSON), e.g. from a `WWW-Authenticate` header, sent as `claims`.
+    pub claims: Option<String>,
+}
+
+/// Identification of a credential in errors and logs.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Label {
+    pub(crate) name: &'static str,
+    /// The troubleshooting-guide fragment; `None` for no link.
+    pub(crate) fragment: Option<&'static str>,
+}
+
+/// The shared core.
+#[derive(Debug)]
+pub(crate) struct Confidential {
+    pub(crate) tenant_id: String,
+    pub(crate) client_id: String,
+    pub(crate) client: EntraClient,
+    pub(crate) os: Os,
+    allowed_tenants: Vec<String>,
+    cache: TokenCache,
+    label: Label,
+}
+
+/// What a fetch receives.
+#[derive(Debug)]
+pub(crate) struct FetchRequest<'a> {
+    pub(crate) tenant: &'a str,
+    pub(crate) claims: Option<&'a str>,
+    pub(crate) scopes: &'a [&'a str],
+    pub(crate) context: &'a Context<'a>,
+}
+
+impl Confidential {
+    /// Validates the identifiers and resolves the authority.
+    pub(crate) fn new(
+        label: Label,
+        tenant_id: &str,
+        client_id: &str,
+        client_options: ClientOptions,
+        allowed_tenants: Vec<String>,
+        os: Os,
+    ) -> azure_core::Result<Self> {
+        validate_tenant_id(tenant_id)?;
+        require_non_empty(client_id, "client ID")?;
+        let client = EntraClient::new(client_options, &os)?;
+        Ok(Self {
+            tenant_id: tenant_id.to_string(),
+            client_id: client_id.to_string(),
+            client,
+            os,
+            allowed_tenants,
+            cache: TokenCache::default(),
+            label,
+        })
+    }
+
+    /// The credential's label.
+    pub(crate) fn label(&self) -> Label {
+        self.label
+    }
+
+    /// The tenant a request goes to: the requested one if allowed, else the configured one.
+    fn tenant<'a>(&'a self, requested: Option<&'a str>) -> azure_core::Result<&'a str> {
+        let Some(requested) = requested.filter(|t| *t != self.tenant_id) else {
+            return Ok(&self.tenant_id);
+        };
+        validate_tenant_id(requested)?;
+        let allowed = self
+            .allowed_tenants
+            .iter()
+            .any(|t| t == "*" || t.eq_ignore_ascii_case(requested));
+        if allowed {
+            Ok(requested)
+        } else {
+            Err(credential_error(format!(
+                "The current credential is not configured to acquire tokens for tenant {requested}. To enable acquiring tokens for this tenant add it to additionally_allowed_tenants in the credential's options, or add \"*\" to allow any tenant."
+            )))
+        }
+    }
+
+    /// A token for `scopes`: from the cache, or fetched once per key by `fetch`.
+    pub(crate) async fn get_token<'a, F, Fut>(
+        &'a self,
+        scopes: &'a [&'a str],
+        options: &'a TokenRequestOptions<'a>,
+        fetch: F,
+    ) -> azure_core::Result<AccessToken>
+    where
+        F: FnOnce(FetchRequest<'a>) -> Fut,
+        Fut: Future<Output = azure_core::Result<FetchedToken>> + 'a,
+    {
+        validate_scopes(scopes)?;
+        let context = &options.method_options.context;
+        let extras = context.value::<TokenRequestExtras>();
+        let tenant = self.tenant(extras.and_then(|e| e.tenant_id.as_deref()))?;
+        let claims = extras.and_then(|e| e.claims.as_deref());
+        let key = CacheKey {
+            scopes,
+            tenant: (tenant != self.tenant_id).then_some(tenant),
+            claims,
+        };
+        self.cache
+            .get_or_fetch(self.label.name, key, self.os.clock.as_ref(), || {
+                fetch(FetchRequest {
+                    tenant,
+                    claims,
+                    scopes,
+                    context,
+                })
+            })
+            .await
+            .map_err(|e| authentication_error(self.label.name, self.label.fragment, e))
+    }
+}

@@ -1,0 +1,381 @@
+//! The one HTTP path to Entra's token endpoint, shared by every confidential-client credential:
+//! authority resolution, the azure_core pipeline, the form POST, and response/error parsing.
+
+use std::sync::Arc;
+
+use azure_core::cloud::CloudConfiguration;
+use azure_core::credentials::AccessToken;
+use azure_core::error::{Error, ErrorKind};
+use azure_core::http::{
+    ClientOptions, Context, Method, Pipeline, PipelineSendOptions, RawResponse, Request, Url,
+};
+use serde::Deserialize;
+use time::{Duration, OffsetDateTime};
+
+use crate::confidential::FetchRequest;
+use crate::errors::credential_error;
+use crate::os::Os;
+
+/// `AZURE_AUTHORITY_HOST`.
+pub(crate) const AZURE_AUTHORITY_HOST: &str = "AZURE_AUTHORITY_HOST";
+const PUBLIC_AUTHORITY: &str = "https://login.microsoftonline.com";
+const CLIENT_ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// The authority host for `options`: the cloud configuration, else `AZURE_AUTHORITY_HOST`, else
+/// the public cloud. It must be https.
+pub(crate) fn authority(options: &ClientOptions, os: &Os) -> azure_core::Result<Url> {
+    let host = match options.cloud.as_deref() {
+        None => os
+            .var(AZURE_AUTHORITY_HOST)
+            .unwrap_or_else(|| PUBLIC_AUTHORITY.to_string()),
+        Some(CloudConfiguration::AzurePublic) => PUBLIC_AUTHORITY.to_string(),
+        Some(CloudConfiguration::AzureGovernment) => "https://login.microsoftonline.us".to_string(),
+        Some(CloudConfiguration::AzureChina) => "https://login.chinacloudapi.cn".to_string(),
+        Some(CloudConfiguration::Custom(custom)) => custom.authority_host.clone(),
+        Some(other) => {
+            return Err(Error::with_message(
+                ErrorKind::Other,
+                format!("unexpected cloud configuration: {other:?}"),
+            ));
+        }
+    };
+    let url = Url::parse(&host).map_err(|e| {
+        Error::with_error(
+            ErrorKind::Other,
+            e,
+            format!("authority host {host} is not a valid URL"),
+        )
+    })?;
+    if url.scheme() != "https" {
+        return Err(Error::with_message(
+            ErrorKind::Other,
+            format!("authority host doesn't use HTTPS scheme: {host}"),
+        ));
+    }
+    Ok(url)
+}
+
+/// What a token request produced: the token and when to refresh it.
+#[derive(Debug, Clone)]
+pub(crate) struct FetchedToken {
+    pub(crate) token: AccessToken,
+    /// Entra's `refresh_in` hint turned into a time, when it sent one.
+    pub(crate) refresh_at: Option<OffsetDateTime>,
+}
+
+/// A number or a numeric string (Entra sends numbers; other token sources send strings).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Seconds {
+    Number(i64),
+    Text(String),
+}
+
+impl Seconds {
+    fn value(&self) -> Option<i64> {
+        match self {
+            Self::Number(n) => Some(*n),
+            Self::Text(s) => s.trim().parse().ok(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct TokenResponse {
+    access_token: Option<String>,
+    expires_in: Option<Seconds>,
+    expires_on: Option<Seconds>,
+    refresh_in: Option<Seconds>,
+}
+
+#[derive(Deserialize, Default)]
+struct ErrorResponse {
+    error: Option<String>,
+    error_description: Option<String>,
+    #[serde(default)]
+    error_codes: Vec<i64>,
+}
+
+/// Parses a successful token response received at `now`.
+pub(crate) fn parse_token_response(
+    body: &[u8],
+    now: OffsetDateTime,
+) -> azure_core::Result<FetchedToken> {
+    let response: TokenResponse = serde_json::from_slice(body).map_err(|e| {
+        Error::with_error(
+            ErrorKind::DataConversion,
+            e,
+            "the token endpoint's response is not the expected JSON",
+        )
+    })?;
+    let token = response
+        .access_token
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| {
+            Error::with_message(
+                ErrorKind::DataConversion,
+                "the token endpoint's response has no access_token",
+            )
+        })?;
+    let expires_on = match (
+        response.expires_in.as_ref().and_then(Seconds::value),
+        response.expires_on.as_ref().and_then(Seconds::value),
+    ) {
+        (Some(secs), _) => now + Duration::seconds(secs),
+        (None, Some(epoch)) => OffsetDateTime::from_unix_timestamp(epoch).map_err(|e| {
+            Error::with_error(ErrorKind::DataConversion, e, "expires_on is out of range")
+        })?,
+        (None, None) => {
+            return Err(Error::with_message(
+                ErrorKind::DataConversion,
+                "the token endpoint's response has neither expires_in nor expires_on",
+            ));
+        }
+    };
+    let refresh_at = response
+        .refresh_in
+        .as_ref()
+        .and_then(Seconds::value)
+        .filter(|s| *s > 0)
+        .map(|s| now + Duration::seconds(s));
+    Ok(FetchedToken {
+        token: AccessToken::new(token, expires_on),
+        refresh_at,
+    })
+}
+
+/// Turns a non-success response into `ErrorKind::HttpResponse` carrying the AADSTS codes and
+/// description, with the raw response attached.
+pub(crate) fn error_from_response(response: RawResponse) -> Error {
+    let status = response.status();
+    let parsed: ErrorResponse =
+        serde_json::from_slice(response.body().as_ref()).unwrap_or_default();
+    let error_code = if parsed.error_codes.is_empty() {
+        parsed.error.clone()
+    } else {
+        Some(
+            parsed
+                .error_codes
+                .iter()
+                .map(i64::to_string)
+                .collect::<Vec<_>>()
+                .join(","),
+        )
+    };
+    let message = match (&parsed.error_description, &parsed.error) {
+        (Some(d), _) => d.clone(),
+        (None, Some(e)) => format!("{status} response from the token endpoint: {e}"),
+        (None, None) => format!(
+            "{status} response from the token endpoint with a body that is not an Entra error"
+        ),
+    };
+    Error::with_message(
+        ErrorKind::HttpResponse {
+            status,
+            error_code,
+            raw_response: Some(Box::new(response)),
+        },
+        message,
+    )
+}
+
+/// An HTTP client for one authority.
+#[derive(Debug, Clone)]
+pub(crate) struct EntraClient {
+    pipeline: Arc<Pipeline>,
+    authority: Url,
+}
+
+impl EntraClient {
+    /// Resolves the authority and builds the pipeline.
+    pub(crate) fn new(options: ClientOptions, os: &Os) -> azure_core::Result<Self> {
+        let authority = authority(&options, os)?;
+        Ok(Self {
+            pipeline: Arc::new(new_pipeline(options)),
+            authority,
+        })
+    }
+
+    /// `{authority}/{tenant}/oauth2/v2.0/token`. A path in the authority is kept, as the other
+    /// Azure SDKs keep it (upstream Rust drops it).
+    pub(crate) fn token_url(&self, tenant: &str) -> azure_core::Result<Url> {
+        let mut url = self.authority.clone();
+        {
+            let mut segments = url.path_segments_mut().map_err(|()| {
+                credential_error(format!(
+                    "authority host {} cannot hold a path",
+                    self.authority
+                ))
+            })?;
+            segments
+                .pop_if_empty()
+                .extend([tenant, "oauth2", "v2.0", "token"]);
+        }
+        Ok(url)
+    }
+
+    /// POSTs `form` to the tenant's token endpoint.
+    pub(crate) async fn request_token(
+        &self,
+        ctx: &Context<'_>,
+        tenant: &str,
+        form: &[(&str, &str)],
+        os: &Os,
+    ) -> azure_core::Result<FetchedToken> {
+        let url = self.token_url(tenant)?;
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
+        let response = post_form(&self.pipeline, ctx, url, body).await?;
+        if !response.status().is_success() {
+            return Err(error_from_response(response));
+        }
+        parse_token_response(response.body().as_ref(), os.now())
+    }
+
+    /// Exchanges a client assertion for a token.
+    pub(crate) async fn request_with_assertion(
+        &self,
+        request: &FetchRequest<'_>,
+        client_id: &str,
+        assertion: &str,
+        os: &Os,
+    ) -> azure_core::Result<FetchedToken> {
+        let scope = request.scopes.join(" ");
+        let mut form = vec![
+            ("client_assertion", assertion),
+            ("client_assertion_type", CLIENT_ASSERTION_TYPE),
+            ("client_id", client_id),
+            ("grant_type", "client_credentials"),
+            ("scope", scope.as_str()),
+        ];
+        if let Some(claims) = request.claims {
+            form.push(("claims", claims));
+        }
+        self.request_token(request.context, request.tenant, &form, os)
+            .await
+    }
+}
+
+/// The azure_core pipeline identity uses: the caller's options, labelled with this crate.
+pub(crate) fn new_pipeline(options: ClientOptions) -> Pipeline {
+    Pipeline::new(
+        option_env!("CARGO_PKG_NAME"),
+        option_env!("CARGO_PKG_VERSION"),
+        options,
+        Vec::new(),
+        Vec::new(),
+        None,
+    )
+}
+
+/// Sends a form POST through `pipeline` and returns the response whatever its status.
+pub(crate) async fn post_form(
+    pipeline: &Pipeline,
+    ctx: &Context<'_>,
+    url: Url,
+    body: String,
+) -> azure_core::Result<RawResponse> {
+    let mut request = Request::new(url, Method::Post);
+    request.insert_header("content-type", "application/x-www-form-urlencoded");
+    request.insert_header("accept", "application/json");
+    request.set_body(body);
+    pipeline
+        .send(
+            ctx,
+            &mut request,
+            Some(PipelineSendOptions {
+                skip_checks: true,
+                ..Default::default()
+            }),
+        )
+        .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::os::MapEnv;
+
+    fn os_with(vars: &[(&str, &str)]) -> Os {
+        Os {
+            env: Arc::new(vars.iter().map(|(k, v)| (*k, *v)).collect::<MapEnv>()),
+            ..Os::default()
+        }
+    }
+
+    #[test]
+    fn authority_comes_from_cloud_then_env_then_public() {
+        let env = os_with(&[(AZURE_AUTHORITY_HOST, "https://emulator.local:8443")]);
+        assert_eq!(
+            authority(&ClientOptions::default(), &env).unwrap().as_str(),
+            "https://emulator.local:8443/"
+        );
+        assert_eq!(
+            authority(&ClientOptions::default(), &os_with(&[]))
+                .unwrap()
+                .as_str(),
+            "https://login.microsoftonline.com/"
+        );
+        let options = ClientOptions {
+            cloud: Some(Arc::new(CloudConfiguration::AzureChina)),
+            ..Default::default()
+        };
+        assert_eq!(
+            authority(&options, &env).unwrap().as_str(),
+            "https://login.chinacloudapi.cn/"
+        );
+    }
+
+    #[test]
+    fn non_https_authority_is_rejected_with_upstreams_words() {
+        let env = os_with(&[(AZURE_AUTHORITY_HOST, "http://127.0.0.1:8080")]);
+        let e = authority(&ClientOptions::default(), &env).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "authority host doesn't use HTTPS scheme: http://127.0.0.1:8080"
+        );
+    }
+
+    #[test]
+    fn token_url_keeps_an_authority_path_and_encodes_the_tenant() {
+        let env = os_with(&[(AZURE_AUTHORITY_HOST, "https://h/base/")]);
+        let client = EntraClient::new(ClientOptions::default(), &env).unwrap();
+        assert_eq!(
+            client.token_url("t").unwrap().as_str(),
+            "https://h/base/t/oauth2/v2.0/token"
+        );
+        let env = os_with(&[(AZURE_AUTHORITY_HOST, "https://h")]);
+        let client = EntraClient::new(ClientOptions::default(), &env).unwrap();
+        assert_eq!(
+            client.token_url("a b").unwrap().as_str(),
+            "https://h/a%20b/oauth2/v2.0/token"
+        );
+    }
+
+    #[test]
+    fn responses_parse_leniently() {
+        let now = OffsetDateTime::from_unix_timestamp(1_000_000).unwrap();
+        let t = parse_token_response(br#"{"access_token":"a","expires_in":3599}"#, now).unwrap();
+        assert_eq!(t.token.expires_on.unix_timestamp(), 1_003_599);
+        assert!(t.refresh_at.is_none());
+        let t = parse_token_response(
+            br#"{"access_token":"a","expires_in":"86399","refresh_in":43199}"#,
+            now,
+        )
+        .unwrap();
+        assert_eq!(t.refresh_at.unwrap().unix_timestamp(), 1_043_199);
+        let t =
+            parse_token_response(br#"{"access_token":"a","expires_on":"2000000"}"#, now).unwrap();
+        assert_eq!(t.token.expires_on.unix_timestamp(), 2_000_000);
+        for bad in [
+            &b"not json"[..],
+            br#"{"expires_in":1}"#,
+            br#"{"access_token":"a"}"#,
+            br#"[]"#,
+        ] {
+            let e = parse_token_response(bad, now).unwrap_err();
+            assert_eq!(e.kind(), &ErrorKind::DataConversion);
+        }
+    }
+}

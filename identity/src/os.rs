@@ -1,0 +1,189 @@
+//! The operating system, injected.
+//!
+//! Credentials read environment variables, files and the time only through an [`Os`] value,
+//! which every options struct carries (field `os`, defaulting to the real process environment,
+//! file system and clock). Tests substitute [`MapEnv`], [`ManualClock`] or their own
+//! implementations instead of mutating process-wide state.
+//!
+//! ```
+//! use azure_identity::os::{MapEnv, Os};
+//! use std::sync::Arc;
+//!
+//! let os = Os {
+//!     env: Arc::new(MapEnv::from([("AZURE_TENANT_ID", "11111111-1111-1111-1111-111111111111")])),
+//!     ..Os::default()
+//! };
+//! assert_eq!(os.env.var("AZURE_TENANT_ID").as_deref(), Some("11111111-1111-1111-1111-111111111111"));
+//! ```
+
+use std::collections::HashMap;
+use std::fmt::Debug;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use time::OffsetDateTime;
+
+/// A source of environment variables.
+pub trait Env: Send + Sync + Debug {
+    /// The value of `name`, or `None` when it is unset or not Unicode.
+    fn var(&self, name: &str) -> Option<String>;
+}
+
+/// A source of file contents.
+pub trait FileSystem: Send + Sync + Debug {
+    /// Reads the whole file.
+    ///
+    /// # Errors
+    /// The I/O error.
+    fn read(&self, path: &Path) -> std::io::Result<Vec<u8>>;
+}
+
+/// A source of the current time.
+pub trait Clock: Send + Sync + Debug {
+    /// The current time (UTC).
+    fn now(&self) -> OffsetDateTime;
+}
+
+/// The real process environment.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ProcessEnv;
+
+impl Env for ProcessEnv {
+    #[allow(clippy::disallowed_methods)] // The one real implementation.
+    fn var(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok()
+    }
+}
+
+/// The real file system.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RealFileSystem;
+
+impl FileSystem for RealFileSystem {
+    #[allow(clippy::disallowed_methods)] // The one real implementation.
+    fn read(&self, path: &Path) -> std::io::Result<Vec<u8>> {
+        std::fs::read(path)
+    }
+}
+
+/// The system clock.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    #[allow(clippy::disallowed_methods)] // The one real implementation.
+    fn now(&self) -> OffsetDateTime {
+        OffsetDateTime::now_utc()
+    }
+}
+
+/// An environment held in a map: for tests and for configuring credentials explicitly.
+#[derive(Debug, Default, Clone)]
+pub struct MapEnv {
+    vars: HashMap<String, String>,
+}
+
+impl MapEnv {
+    /// An empty environment.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a variable.
+    pub fn with(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.vars.insert(name.into(), value.into());
+        self
+    }
+}
+
+impl<K: Into<String>, V: Into<String>, const N: usize> From<[(K, V); N]> for MapEnv {
+    fn from(pairs: [(K, V); N]) -> Self {
+        Self {
+            vars: pairs
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        }
+    }
+}
+
+impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for MapEnv {
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
+        Self {
+            vars: iter
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        }
+    }
+}
+
+impl Env for MapEnv {
+    fn var(&self, name: &str) -> Option<String> {
+        self.vars.get(name).cloned()
+    }
+}
+
+/// A clock that only moves when told to.
+#[derive(Debug)]
+pub struct ManualClock {
+    now: Mutex<OffsetDateTime>,
+}
+
+impl ManualClock {
+    /// A clock stopped at `now`.
+    pub fn new(now: OffsetDateTime) -> Self {
+        Self {
+            now: Mutex::new(now),
+        }
+    }
+
+    /// Sets the time.
+    pub fn set(&self, now: OffsetDateTime) {
+        *self.now.lock().unwrap_or_else(|e| e.into_inner()) = now;
+    }
+
+    /// Moves the time by `by` (negative to go back).
+    pub fn advance(&self, by: time::Duration) {
+        *self.now.lock().unwrap_or_else(|e| e.into_inner()) += by;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> OffsetDateTime {
+        *self.now.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The operating-system services a credential uses.
+#[derive(Debug, Clone)]
+pub struct Os {
+    /// Environment variables.
+    pub env: Arc<dyn Env>,
+    /// Files.
+    pub fs: Arc<dyn FileSystem>,
+    /// The time.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Default for Os {
+    fn default() -> Self {
+        Self {
+            env: Arc::new(ProcessEnv),
+            fs: Arc::new(RealFileSystem),
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+impl Os {
+    /// The value of an environment variable, treating an empty value as unset.
+    pub(crate) fn var(&self, name: &str) -> Option<String> {
+        self.env.var(name).filter(|v| !v.is_empty())
+    }
+
+    /// The current time.
+    pub(crate) fn now(&self) -> OffsetDateTime {
+        self.clock.now()
+    }
+}

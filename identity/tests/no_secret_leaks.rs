@@ -1,0 +1,187 @@
+//! No secret (client secret, private key, assertion, access token, Pipelines system access
+//! token) appears in Debug output, errors, or anything logged through tracing at any level.
+#![allow(clippy::disallowed_methods)]
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use azure_core::credentials::TokenCredential;
+use azure_identity::os::{MapEnv, Os};
+use azure_identity::*;
+use entra_emulator::{Emulator, KubernetesTokenRequest, well_known};
+
+const ARM: &str = "https://management.azure.com/.default";
+
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn assertion_options(emu: &Emulator, env: MapEnv) -> ClientAssertionCredentialOptions {
+    ClientAssertionCredentialOptions {
+        client_options: emu.client_options(),
+        os: Os {
+            env: Arc::new(env),
+            ..Os::default()
+        },
+        ..Default::default()
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn secrets_never_reach_debug_errors_or_logs() {
+    let capture = Capture::default();
+    let writer = capture.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let emu = Emulator::start().await.unwrap();
+    let mut secrets: Vec<String> = vec![
+        well_known::CLIENT_SECRET.into(),
+        well_known::SYSTEM_ACCESS_TOKEN.into(),
+        "wrong-but-still-secret".into(),
+    ];
+    let mut texts: Vec<String> = Vec::new();
+
+    // Client secret, right and wrong.
+    for secret in [well_known::CLIENT_SECRET, "wrong-but-still-secret"] {
+        let cred = ClientSecretCredential::new(
+            well_known::TENANT_ID,
+            well_known::SECRET_APP_CLIENT_ID.into(),
+            secret.to_string().into(),
+            Some(ClientSecretCredentialOptions {
+                client_options: emu.client_options(),
+                ..Default::default()
+            }),
+        )
+        .unwrap();
+        texts.push(format!("{cred:?}"));
+        match cred.get_token(&[ARM], None).await {
+            Ok(t) => {
+                texts.push(format!("{t:?}"));
+                secrets.push(t.token.secret().to_string());
+            }
+            Err(e) => texts.push(format!("{e} {e:?}")),
+        }
+    }
+
+    // Certificate: the key's PEM body must not leak.
+    let (pem_path, _) = emu
+        .generated_certificate_paths(well_known::CERTIFICATE_NAME)
+        .unwrap();
+    let pem = std::fs::read_to_string(pem_path).unwrap();
+    let key_body: String = pem
+        .split("-----BEGIN PRIVATE KEY-----")
+        .nth(1)
+        .unwrap()
+        .lines()
+        .nth(1)
+        .unwrap()
+        .to_string();
+    secrets.push(key_body);
+    let options = ClientCertificateCredentialOptions {
+        client_options: emu.client_options(),
+        ..Default::default()
+    };
+    texts.push(format!("{options:?}"));
+    let cred = ClientCertificateCredential::new(
+        well_known::TENANT_ID.into(),
+        well_known::CERTIFICATE_APP_CLIENT_ID.into(),
+        pem.into_bytes().into(),
+        Some(options),
+    )
+    .unwrap();
+    texts.push(format!("{cred:?}"));
+    secrets.push(
+        cred.get_token(&[ARM], None)
+            .await
+            .unwrap()
+            .token
+            .secret()
+            .to_string(),
+    );
+    // Every assertion this credential signs starts with the same header; it must not appear.
+    secrets.push("eyJhbGciOiJQUzI1NiIs".into());
+
+    // Workload identity: the service-account token is an assertion.
+    let sa = emu.mint_kubernetes_token(
+        &KubernetesTokenRequest::from_subject(well_known::KUBERNETES_SUBJECT).unwrap(),
+    );
+    secrets.push(sa.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("token");
+    std::fs::write(&file, &sa).unwrap();
+    let env = MapEnv::from([
+        ("AZURE_TENANT_ID", well_known::TENANT_ID.to_string()),
+        (
+            "AZURE_CLIENT_ID",
+            well_known::WORKLOAD_APP_CLIENT_ID.to_string(),
+        ),
+        ("AZURE_FEDERATED_TOKEN_FILE", file.display().to_string()),
+    ]);
+    let cred = WorkloadIdentityCredential::new(Some(WorkloadIdentityCredentialOptions {
+        credential_options: assertion_options(&emu, env),
+        ..Default::default()
+    }))
+    .unwrap();
+    texts.push(format!("{cred:?}"));
+    secrets.push(
+        cred.get_token(&[ARM], None)
+            .await
+            .unwrap()
+            .token
+            .secret()
+            .to_string(),
+    );
+
+    // Pipelines: the system access token, right and wrong.
+    let uri = emu.ready_info().profile("azure_pipelines").unwrap()["SYSTEM_OIDCREQUESTURI"].clone();
+    for token in [well_known::SYSTEM_ACCESS_TOKEN, "wrong-but-still-secret"] {
+        let cred = AzurePipelinesCredential::new(
+            well_known::TENANT_ID.into(),
+            well_known::PIPELINES_APP_CLIENT_ID.into(),
+            well_known::SERVICE_CONNECTION_ID,
+            token.to_string(),
+            Some(AzurePipelinesCredentialOptions {
+                credential_options: assertion_options(
+                    &emu,
+                    MapEnv::from([("SYSTEM_OIDCREQUESTURI", uri.clone())]),
+                ),
+            }),
+        )
+        .unwrap();
+        texts.push(format!("{cred:?}"));
+        match cred.get_token(&[ARM], None).await {
+            Ok(t) => secrets.push(t.token.secret().to_string()),
+            Err(e) => texts.push(format!("{e} {e:?}")),
+        }
+    }
+
+    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        logs.contains("token cache miss"),
+        "tracing was captured: {logs}"
+    );
+    texts.push(logs);
+    for text in &texts {
+        for secret in &secrets {
+            assert!(
+                !text.contains(secret.as_str()),
+                "a secret leaked ({}…) into: {text}",
+                &secret[..secret.len().min(12)]
+            );
+        }
+    }
+}

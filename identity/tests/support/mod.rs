@@ -1,0 +1,104 @@
+//! Test transports: a canned token endpoint (optionally slow) and a gate that holds responses
+//! back until released. Shared by tests and benches.
+#![allow(dead_code, unreachable_pub)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use azure_core::http::headers::Headers;
+use azure_core::http::{
+    AsyncRawResponse, ClientOptions, HttpClient, Request, StatusCode, Transport,
+};
+use azure_identity::{ClientSecretCredential, ClientSecretCredentialOptions};
+
+/// Answers every request with a token (after `delay`), counting requests. Requests whose body
+/// contains `hold_marker` wait until [`FakeSts::release`] is called.
+#[derive(Debug)]
+pub struct FakeSts {
+    pub calls: AtomicUsize,
+    delay: Duration,
+    hold_marker: Option<String>,
+    released: tokio::sync::watch::Sender<bool>,
+    token: String,
+}
+
+impl FakeSts {
+    pub fn new(delay: Duration, hold_marker: Option<&str>) -> Arc<Self> {
+        Arc::new(Self {
+            calls: AtomicUsize::new(0),
+            delay,
+            hold_marker: hold_marker.map(str::to_string),
+            released: tokio::sync::watch::channel(false).0,
+            // About the size of a real Entra access token.
+            token: format!(
+                "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.{}.sig",
+                "x".repeat(1400)
+            ),
+        })
+    }
+
+    pub fn release(&self) {
+        self.released.send_replace(true);
+    }
+
+    pub fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+
+    pub fn client_options(self: &Arc<Self>) -> ClientOptions {
+        ClientOptions {
+            transport: Some(Transport::new(self.clone())),
+            ..Default::default()
+        }
+    }
+
+    pub fn secret_credential(self: &Arc<Self>) -> Arc<ClientSecretCredential> {
+        ClientSecretCredential::new(
+            "11111111-1111-1111-1111-111111111111",
+            "22222222-2222-2222-2222-222222222222".into(),
+            "secret".into(),
+            Some(ClientSecretCredentialOptions {
+                client_options: self.client_options(),
+                ..Default::default()
+            }),
+        )
+        .expect("credential")
+    }
+}
+
+#[async_trait::async_trait]
+impl HttpClient for FakeSts {
+    async fn execute_request(&self, request: &Request) -> azure_core::Result<AsyncRawResponse> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        let body = match request.body() {
+            azure_core::http::Body::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
+            #[allow(unreachable_patterns)]
+            _ => String::new(),
+        };
+        if let Some(marker) = &self.hold_marker
+            && body.contains(marker.as_str())
+        {
+            let mut rx = self.released.subscribe();
+            while !*rx.borrow_and_update() {
+                if rx.changed().await.is_err() {
+                    break;
+                }
+            }
+        }
+        if !self.delay.is_zero() {
+            tokio::time::sleep(self.delay).await;
+        }
+        let json = format!(
+            r#"{{"token_type":"Bearer","expires_in":3599,"ext_expires_in":3599,"access_token":"{}"}}"#,
+            self.token
+        );
+        let mut headers = Headers::new();
+        headers.insert("content-type", "application/json");
+        Ok(AsyncRawResponse::from_bytes(
+            StatusCode::Ok,
+            headers,
+            json.into_bytes(),
+        ))
+    }
+}
