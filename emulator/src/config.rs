@@ -45,6 +45,16 @@ pub mod well_known {
     pub const PIPELINES_ORGANIZATION_ID: &str = "77777777-7777-7777-7777-777777777777";
     /// The Pipelines system access token.
     pub const SYSTEM_ACCESS_TOKEN: &str = "emulator-system-access-token";
+    /// The system-assigned managed identity's client id.
+    pub const SYSTEM_ASSIGNED_CLIENT_ID: &str = "a0a0a0a0-0000-4000-8000-000000000001";
+    /// The first user-assigned managed identity's client id.
+    pub const USER_ASSIGNED_CLIENT_ID: &str = "b1b1b1b1-0000-4000-8000-000000000001";
+    /// The first user-assigned managed identity's object id.
+    pub const USER_ASSIGNED_OBJECT_ID: &str = "b1b1b1b1-0000-4000-8000-0000000000a1";
+    /// The first user-assigned managed identity's resource id.
+    pub const USER_ASSIGNED_RESOURCE_ID: &str = "/subscriptions/cccccccc-cccc-cccc-cccc-cccccccccccc/resourcegroups/emulator-rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/emulator-identity-1";
+    /// The `IDENTITY_HEADER` the App Service endpoint expects.
+    pub const APP_SERVICE_IDENTITY_HEADER: &str = "emulator-identity-header";
     /// The audience every federated credential expects by default.
     pub const FEDERATION_AUDIENCE: &str = "api://AzureADTokenExchange";
 }
@@ -74,6 +84,30 @@ pub struct Seed {
     /// Resources (APIs) tokens can be requested for.
     #[serde(default)]
     pub resources: Vec<Resource>,
+    /// Managed identities: the host's system-assigned identity and user-assigned identities.
+    #[serde(default)]
+    pub managed_identities: Vec<ManagedIdentity>,
+}
+
+/// A managed identity the emulated Azure host can use.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ManagedIdentity {
+    /// `true` for the host's system-assigned identity (used when a request names none).
+    #[serde(default)]
+    pub system_assigned: bool,
+    /// The tenant it lives in.
+    pub tenant: String,
+    /// Its client (application) id.
+    pub client_id: String,
+    /// Its object (principal) id.
+    pub object_id: String,
+    /// Its ARM resource id (`/subscriptions/…/userAssignedIdentities/NAME`); system-assigned
+    /// identities use the host's resource id.
+    pub resource_id: String,
+    /// App roles granted to it.
+    #[serde(default)]
+    pub roles: Vec<String>,
 }
 
 /// Global settings.
@@ -92,6 +126,8 @@ pub struct Settings {
     pub request_log_capacity: usize,
     /// Largest request body accepted, bytes.
     pub max_body_bytes: usize,
+    /// The `X-IDENTITY-HEADER` value the App Service endpoint expects (`IDENTITY_HEADER`).
+    pub app_service_identity_header: String,
 }
 
 impl Default for Settings {
@@ -103,6 +139,7 @@ impl Default for Settings {
             key_grace_secs: 24 * 3600,
             request_log_capacity: 1000,
             max_body_bytes: 256 * 1024,
+            app_service_identity_header: "emulator-identity-header".to_string(),
         }
     }
 }
@@ -418,6 +455,23 @@ impl Seed {
                     p.service_connection_id, p.client_id, p.tenant
                 ));
             }
+        }
+        for m in &self.managed_identities {
+            if !tenant_ids.contains(&m.tenant.to_ascii_lowercase()) {
+                return Err(format!(
+                    "managed identity '{}' names tenant '{}', which the seed does not define",
+                    m.client_id, m.tenant
+                ));
+            }
+        }
+        if self
+            .managed_identities
+            .iter()
+            .filter(|m| m.system_assigned)
+            .count()
+            > 1
+        {
+            return Err("only one managed identity may be system_assigned".into());
         }
         for r in &self.resources {
             if !(1..=2).contains(&r.token_version) {

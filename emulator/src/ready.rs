@@ -66,6 +66,7 @@ impl ReadyInfo {
 /// Inputs the profiles are computed from.
 pub(crate) struct ProfileInputs<'a> {
     pub(crate) https_url: &'a str,
+    pub(crate) http_url: &'a str,
     pub(crate) ca_cert_path: &'a Path,
     pub(crate) directory: &'a Directory,
     /// The workload identity token file, if one was written.
@@ -170,6 +171,7 @@ pub(crate) fn profiles(inputs: &ProfileInputs<'_>) -> BTreeMap<String, BTreeMap<
             ),
         );
     }
+    managed_identity_profiles(inputs, &mut out);
     if let Some(conn) = seed.pipelines.first() {
         let uri = format!(
             "{}/{}/{}/_apis/distributedtask/hubs/build/plans/{PLAN_ID}/jobs/{JOB_ID}/oidctoken",
@@ -194,6 +196,57 @@ pub(crate) fn profiles(inputs: &ProfileInputs<'_>) -> BTreeMap<String, BTreeMap<
         );
     }
     out
+}
+
+/// `imds`, `imds_user_assigned` and `app_service`.
+fn managed_identity_profiles(
+    inputs: &ProfileInputs<'_>,
+    out: &mut BTreeMap<String, BTreeMap<String, String>>,
+) {
+    let seed = &inputs.directory.seed;
+    if seed.managed_identities.is_empty() {
+        return;
+    }
+    // IMDS: Python and JS read AZURE_POD_IDENTITY_AUTHORITY_HOST; clients with the address
+    // hard-coded (upstream Rust) reach the emulator as their HTTP proxy.
+    let imds = with(
+        base(inputs),
+        &[
+            (
+                "AZURE_POD_IDENTITY_AUTHORITY_HOST",
+                inputs.http_url.to_string(),
+            ),
+            ("HTTP_PROXY", inputs.http_url.to_string()),
+            ("http_proxy", inputs.http_url.to_string()),
+        ],
+    );
+    if let Some(user) = seed.managed_identities.iter().find(|m| !m.system_assigned) {
+        out.insert(
+            "imds_user_assigned".into(),
+            with(imds.clone(), &[("AZURE_CLIENT_ID", user.client_id.clone())]),
+        );
+    }
+    out.insert("imds".into(), imds);
+    out.insert(
+        "app_service".into(),
+        with(
+            base(inputs),
+            &[
+                (
+                    "IDENTITY_ENDPOINT",
+                    format!("{}/msi/token", inputs.http_url),
+                ),
+                (
+                    "IDENTITY_HEADER",
+                    inputs
+                        .directory
+                        .settings()
+                        .app_service_identity_header
+                        .clone(),
+                ),
+            ],
+        ),
+    );
 }
 
 /// The first application with a federated credential for the emulator's Kubernetes issuer,

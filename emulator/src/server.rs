@@ -150,6 +150,7 @@ impl EmulatorBuilder {
             addr: SocketAddr::new(self.bind, self.http_port),
             source,
         })?;
+        let _ = shared.https_origin.set(format!("https://{https_addr}"));
         let (shutdown, signal) = watch::channel(false);
         let mut tasks = vec![
             tokio::spawn(serve(
@@ -387,6 +388,7 @@ impl Emulator {
         let token_file = self.federated_token_path();
         let inputs = ProfileInputs {
             https_url: &self.https_url(),
+            http_url: &self.http_url(),
             ca_cert_path: &self.ca_path,
             directory: &directory,
             federated_token_file: token_file.exists().then_some(token_file.as_path()),

@@ -35,6 +35,9 @@ pub(crate) struct Shared {
     clock: Arc<dyn Clock>,
     clock_offset_secs: AtomicI64,
     pub(crate) log: RequestLog,
+    /// `https://127.0.0.1:PORT`, set once the HTTPS listener is bound (for tokens issued on the
+    /// HTTP listener, whose v2 issuer must match the HTTPS discovery document).
+    pub(crate) https_origin: std::sync::OnceLock<String>,
 }
 
 fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
@@ -64,6 +67,7 @@ impl Shared {
             pipelines: ring("pipelines-issuer.json", "Entra Emulator Pipelines issuer")?,
             clock,
             clock_offset_secs: AtomicI64::new(0),
+            https_origin: std::sync::OnceLock::new(),
         })
     }
 

@@ -41,6 +41,8 @@ pub(crate) struct AppTokenRequest<'a> {
     pub(crate) origin: &'a str,
     /// Client capabilities (`cp1`) declared through `claims`.
     pub(crate) capabilities: &'a [String],
+    /// For managed identities: the identity's ARM resource id (`xms_mirid`).
+    pub(crate) mi_resource_id: Option<&'a str>,
 }
 
 /// A random base64url string of `len` random bytes (for `uti`, `aio`, `rh`).
@@ -94,6 +96,9 @@ pub(crate) fn app_token(key: &SigningKey, req: &AppTokenRequest<'_>) -> String {
     claims.insert("tid".into(), json!(req.tenant_id));
     claims.insert("uti".into(), json!(random_b64(16)));
     claims.insert("ver".into(), json!(if v1 { "1.0" } else { "2.0" }));
+    if let Some(mirid) = req.mi_resource_id {
+        claims.insert("xms_mirid".into(), json!(mirid));
+    }
     if !req.capabilities.is_empty() {
         claims.insert("xms_cc".into(), json!(req.capabilities));
     }

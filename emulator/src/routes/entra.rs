@@ -220,6 +220,7 @@ impl TokenRequest<'_> {
                 lifetime_secs: lifetime,
                 origin: self.origin,
                 capabilities: &capabilities,
+                mi_resource_id: None,
             },
         );
         Ok(self.response_body(access_token, lifetime, &resource))

@@ -19,6 +19,7 @@ use crate::state::Shared;
 
 pub(crate) mod control;
 pub(crate) mod entra;
+pub(crate) mod managed_identity;
 pub(crate) mod pipelines;
 
 /// The scheme of the listener a request arrived on; with the `Host` header it gives the
@@ -73,7 +74,16 @@ pub(crate) fn app(shared: Arc<Shared>, origin: Origin) -> Router {
         .route(
             "/{org}/{project}/_apis/distributedtask/hubs/{hub}/plans/{plan}/jobs/{job}/oidctoken",
             post(pipelines::oidc_token),
-        );
+        )
+        .route(
+            "/metadata/identity/oauth2/token",
+            get(managed_identity::imds),
+        )
+        .route(
+            "/metadata/identity/oauth2/token/",
+            get(managed_identity::imds),
+        )
+        .route("/msi/token", get(managed_identity::app_service));
     Router::new()
         .merge(entra)
         .nest("/_emulator", control::router())

@@ -28,7 +28,11 @@ const CASES = {
   client_assertion: ["workload_identity", ARM, "token"],
   workload_identity: ["workload_identity", ARM, "token"],
   azure_pipelines: ["azure_pipelines", ARM, "token"],
+  managed_identity_imds: ["imds", ARM, "token"],
+  managed_identity_imds_user_assigned: ["imds_user_assigned", ARM, "token"],
+  managed_identity_app_service: ["app_service", ARM, "token"],
 };
+const SYSTEM_ASSIGNED_CLIENT_ID = "a0a0a0a0-0000-4000-8000-000000000001";
 
 async function buildCredential(name, env) {
   const identity = await import("@azure/identity");
@@ -55,6 +59,11 @@ async function buildCredential(name, env) {
       return new identity.AzurePipelinesCredential(
         env.AZURESUBSCRIPTION_TENANT_ID, env.AZURESUBSCRIPTION_CLIENT_ID,
         env.AZURESUBSCRIPTION_SERVICE_CONNECTION_ID, env.SYSTEM_ACCESSTOKEN, options);
+    case "managed_identity_imds_user_assigned":
+      return new identity.ManagedIdentityCredential({ clientId: env.AZURE_CLIENT_ID });
+    case "managed_identity_imds":
+    case "managed_identity_app_service":
+      return new identity.ManagedIdentityCredential();
     default:
       throw new Error(`unknown case ${name}`);
   }
@@ -78,7 +87,9 @@ async function verifyToken(token, scope, env) {
   const [h, p, s] = token.split(".");
   const header = JSON.parse(b64(h).toString());
   const claims = JSON.parse(b64(p).toString());
-  const authority = env.AZURE_AUTHORITY_HOST.replace(/\/+$/, "");
+  // The harness passes the emulator's URL separately: managed-identity profiles have no
+  // authority, but their tokens verify against the same JWKS.
+  const authority = (env.AZURE_AUTHORITY_HOST || env.EMULATOR_HTTPS_URL).replace(/\/+$/, "");
   const jwks = await getJson(`${authority}/${claims.tid}/discovery/v2.0/keys`);
   const jwk = jwks.keys.find((k) => k.kid === header.kid);
   if (!jwk) throw new Error(`kid ${header.kid} not in JWKS`);
@@ -91,7 +102,7 @@ async function verifyToken(token, scope, env) {
     : [API_APP_ID, `${authority}/${claims.tid}/v2.0`];
   if (claims.aud !== aud) throw new Error(`aud ${claims.aud} != ${aud}`);
   if (claims.iss !== iss) throw new Error(`iss ${claims.iss} != ${iss}`);
-  const expectedClient = env.AZURE_CLIENT_ID || env.AZURESUBSCRIPTION_CLIENT_ID;
+  const expectedClient = env.AZURE_CLIENT_ID || env.AZURESUBSCRIPTION_CLIENT_ID || SYSTEM_ASSIGNED_CLIENT_ID;
   if ((claims.appid || claims.azp) !== expectedClient) throw new Error("issued to the wrong client");
   return { aud: claims.aud, iss: claims.iss, oid: claims.oid };
 }
@@ -142,7 +153,10 @@ async function main() {
       join(fileURLToPath(new URL(".", import.meta.url)), "node_modules/@azure/identity/package.json"), "utf8")).version;
     console.log(`@azure/identity ${version} against ${ready.https_url}`);
     for (const [name, [profile, , expect]] of Object.entries(CASES)) {
-      const env = { PATH: process.env.PATH, HOME: process.env.HOME, TZ: "UTC", ...ready.profiles[profile] };
+      const env = {
+        PATH: process.env.PATH, HOME: process.env.HOME, TZ: "UTC",
+        EMULATOR_HTTPS_URL: ready.https_url, ...ready.profiles[profile],
+      };
       const started = Date.now();
       const result = spawnSync(process.execPath, [fileURLToPath(import.meta.url), "--case", name],
         { env, encoding: "utf8", timeout: 120000 });

@@ -36,12 +36,18 @@ CASES = {
     "workload_identity": ("workload_identity", ARM, "token"),
     "azure_pipelines": ("azure_pipelines", ARM, "token"),
     "azure_pipelines_wrong_access_token": ("azure_pipelines", ARM, "TF400813"),
+    "managed_identity_imds": ("imds", ARM, "token"),
+    "managed_identity_imds_user_assigned": ("imds_user_assigned", ARM, "token"),
+    "managed_identity_app_service": ("app_service", ARM, "token"),
 }
+
+SYSTEM_ASSIGNED_CLIENT_ID = "a0a0a0a0-0000-4000-8000-000000000001"
 
 
 def build_credential(name, env):
     from azure.identity import (
         AzurePipelinesCredential,
+        ManagedIdentityCredential,
         CertificateCredential,
         ClientAssertionCredential,
         ClientSecretCredential,
@@ -86,6 +92,10 @@ def build_credential(name, env):
             service_connection_id=env["AZURESUBSCRIPTION_SERVICE_CONNECTION_ID"],
             system_access_token=token,
         )
+    if name == "managed_identity_imds_user_assigned":
+        return ManagedIdentityCredential(client_id=env["AZURE_CLIENT_ID"])
+    if name.startswith("managed_identity"):
+        return ManagedIdentityCredential()
     raise ValueError(f"unknown case {name}")
 
 
@@ -94,7 +104,9 @@ def verify(token, scope, env):
     import jwt
     import requests
 
-    authority = env["AZURE_AUTHORITY_HOST"].rstrip("/")
+    # The harness passes the emulator's URL separately: managed-identity profiles have no
+    # authority, but their tokens verify against the same JWKS.
+    authority = (env.get("AZURE_AUTHORITY_HOST") or env["EMULATOR_HTTPS_URL"]).rstrip("/")
     unverified = jwt.decode(token, options={"verify_signature": False})
     tid = unverified["tid"]
     jwks = requests.get(f"{authority}/{tid}/discovery/v2.0/keys", timeout=10).json()
@@ -105,7 +117,8 @@ def verify(token, scope, env):
     else:
         audience, issuer = API_APP_ID, f"{authority}/{tid}/v2.0"
     claims = jwt.decode(token, key.key, algorithms=["RS256"], audience=audience, issuer=issuer)
-    client = env.get("AZURE_CLIENT_ID") or env.get("AZURESUBSCRIPTION_CLIENT_ID")
+    client = (env.get("AZURE_CLIENT_ID") or env.get("AZURESUBSCRIPTION_CLIENT_ID")
+              or SYSTEM_ASSIGNED_CLIENT_ID)
     caller = claims.get("appid") or claims.get("azp")
     if caller != client:
         raise AssertionError(f"token was issued to {caller}, expected {client}")
@@ -170,6 +183,7 @@ def main():
             env = {k: os.environ[k] for k in ("PATH", "HOME", "LANG") if k in os.environ}
             env.update(ready["profiles"][profile])
             env["TZ"] = "UTC"
+            env["EMULATOR_HTTPS_URL"] = ready["https_url"]
             started = time.monotonic()
             child = subprocess.run(
                 [sys.executable, __file__, "--case", name],
