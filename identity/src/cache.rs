@@ -52,23 +52,43 @@ impl<'a> CacheKey<'a> {
         }
     }
 
-    /// FNV-1a over every component, with separators; no allocation.
+    /// A constant-time sample hash: each component's length and its first, middle and last
+    /// eight bytes, mixed FxHash-style. Lookups compare the full key, so a collision only
+    /// means two keys share a bucket; this keeps the hit path at a few nanoseconds however long
+    /// the scopes are.
     fn hash(&self) -> u64 {
-        const PRIME: u64 = 0x0000_0100_0000_01b3;
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        let mut eat = |bytes: &[u8]| {
-            for b in bytes {
-                h ^= u64::from(*b);
-                h = h.wrapping_mul(PRIME);
+        const K: u64 = 0x517c_c1b7_2722_0a95;
+        fn word(bytes: &[u8], at: usize) -> u64 {
+            match bytes.get(at..at + 8) {
+                // A fixed-size read: no call to memcpy.
+                Some(eight) => eight.try_into().map(u64::from_le_bytes).unwrap_or_default(),
+                None => bytes
+                    .iter()
+                    .skip(at)
+                    .fold(0u64, |acc, b| (acc << 8) | u64::from(*b)),
             }
-            h ^= 0xff;
-            h = h.wrapping_mul(PRIME);
+        }
+        let mut h: u64 = 0;
+        let mut eat = |bytes: &[u8]| {
+            let n = bytes.len();
+            for w in [
+                n as u64,
+                word(bytes, 0),
+                word(bytes, n / 2),
+                word(bytes, n.saturating_sub(8)),
+            ] {
+                h = (h.rotate_left(5) ^ w).wrapping_mul(K);
+            }
         };
         for scope in self.scopes {
             eat(scope.as_bytes());
         }
-        eat(self.tenant.unwrap_or("\u{0}").as_bytes());
-        eat(self.claims.unwrap_or("\u{0}").as_bytes());
+        for (tag, part) in [(1u8, self.tenant), (2, self.claims)] {
+            if let Some(part) = part {
+                eat(&[tag]);
+                eat(part.as_bytes());
+            }
+        }
         h
     }
 }
@@ -97,18 +117,23 @@ impl OwnedKey {
     }
 }
 
+/// Times in the cache are Unix nanoseconds: the hit path compares integers instead of
+/// building calendar dates.
+type Nanos = i128;
+
 #[derive(Debug)]
 struct Cached {
     token: AccessToken,
-    refresh_at: OffsetDateTime,
+    expires_at: Nanos,
+    refresh_at: Nanos,
     /// Set after a failed refresh: serve `token` until then without trying again.
-    retry_at: Option<OffsetDateTime>,
+    retry_at: Option<Nanos>,
 }
 
 impl Cached {
     /// The token, if it may be served at `now` without fetching.
-    fn servable(&self, now: OffsetDateTime) -> Option<&AccessToken> {
-        let valid = now < self.token.expires_on;
+    fn servable(&self, now: Nanos) -> Option<&AccessToken> {
+        let valid = now < self.expires_at;
         let fresh = now < self.refresh_at;
         let backing_off = self.retry_at.is_some_and(|r| now < r);
         (valid && (fresh || backing_off)).then_some(&self.token)
@@ -138,15 +163,49 @@ pub(crate) fn refresh_at(fetched: &FetchedToken, now: OffsetDateTime) -> OffsetD
     }
 }
 
+/// Keys are already hashes ([`CacheKey::hash`]); hashing them again would only cost time.
+#[derive(Debug, Default, Clone, Copy)]
+struct PrehashedKey;
+
+/// The hasher of [`PrehashedKey`]: passes the `u64` key through.
+#[derive(Debug, Default)]
+struct PassThrough(u64);
+
+impl std::hash::Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 << 8) ^ u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+impl std::hash::BuildHasher for PrehashedKey {
+    type Hasher = PassThrough;
+    fn build_hasher(&self) -> PassThrough {
+        PassThrough(0)
+    }
+}
+
 /// The cache. One per credential.
 #[derive(Debug, Default)]
 pub(crate) struct TokenCache {
-    entries: RwLock<HashMap<u64, Vec<Entry>>>,
+    entries: RwLock<HashMap<u64, Vec<Entry>, PrehashedKey>>,
 }
 
 impl TokenCache {
-    /// A cached token that may be served at `now`: the hit path.
-    fn hit(&self, key: &CacheKey<'_>, hash: u64, now: OffsetDateTime) -> Option<AccessToken> {
+    /// A cached token that may be served now, without waiting: the hit path. Synchronous and
+    /// small, so callers can try it before building the (large) fetching future.
+    pub(crate) fn try_hit(&self, key: &CacheKey<'_>, clock: &dyn Clock) -> Option<AccessToken> {
+        self.hit(key, key.hash(), clock.unix_timestamp_nanos())
+    }
+
+    fn hit(&self, key: &CacheKey<'_>, hash: u64, now: Nanos) -> Option<AccessToken> {
         let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
         entries
             .get(&hash)?
@@ -202,14 +261,14 @@ impl TokenCache {
         Fut: Future<Output = azure_core::Result<FetchedToken>>,
     {
         let hash = key.hash();
-        if let Some(token) = self.hit(&key, hash, clock.now()) {
+        if let Some(token) = self.hit(&key, hash, clock.unix_timestamp_nanos()) {
             tracing::trace!(credential = name, "token cache hit");
             return Ok(token);
         }
         let flight = self.flight(&key, hash);
         let _guard = flight.lock().await;
         // Another caller may have refreshed while this one waited.
-        if let Some(token) = self.hit(&key, hash, clock.now()) {
+        if let Some(token) = self.hit(&key, hash, clock.unix_timestamp_nanos()) {
             tracing::trace!(
                 credential = name,
                 "token cache hit after waiting for a fetch"
@@ -229,7 +288,8 @@ impl TokenCache {
             Ok(fetched) => {
                 let now = clock.now();
                 let cached = Cached {
-                    refresh_at: refresh_at(&fetched, now),
+                    refresh_at: refresh_at(&fetched, now).unix_timestamp_nanos(),
+                    expires_at: fetched.token.expires_on.unix_timestamp_nanos(),
                     token: fetched.token.clone(),
                     retry_at: None,
                 };
@@ -244,7 +304,8 @@ impl TokenCache {
                     if remaining <= Duration::ZERO {
                         return None;
                     }
-                    cached.retry_at = Some(now + RETRY_AFTER_FAILURE.min(remaining / 2));
+                    let retry_at = now + RETRY_AFTER_FAILURE.min(remaining / 2);
+                    cached.retry_at = Some(retry_at.unix_timestamp_nanos());
                     Some(cached.token.clone())
                 });
                 match stale.flatten() {

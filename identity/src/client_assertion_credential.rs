@@ -52,7 +52,7 @@ use std::sync::Arc;
 use azure_core::credentials::{AccessToken, TokenCredential, TokenRequestOptions};
 use azure_core::http::{ClientMethodOptions, ClientOptions};
 
-use crate::confidential::{Confidential, FetchRequest, Label};
+use crate::confidential::{Confidential, FetchRequest, Label, default_options};
 use crate::entra::FetchedToken;
 use crate::os::Os;
 
@@ -159,9 +159,16 @@ impl<C: ClientAssertion> ClientAssertionCredential<C> {
         scopes: &[&str],
         options: Option<TokenRequestOptions<'_>>,
     ) -> azure_core::Result<AccessToken> {
-        let options = options.unwrap_or_default();
+        let owned;
+        let options = match options {
+            Some(o) => {
+                owned = o;
+                &owned
+            }
+            None => default_options(),
+        };
         self.core
-            .get_token(scopes, &options, |request| self.fetch(request))
+            .get_token(scopes, options, |request| self.fetch(request))
             .await
     }
 }

@@ -36,6 +36,12 @@ pub struct TokenRequestExtras {
     pub claims: Option<String>,
 }
 
+/// Default request options, shared so that a call without options builds nothing.
+pub(crate) fn default_options() -> &'static TokenRequestOptions<'static> {
+    static DEFAULT: std::sync::OnceLock<TokenRequestOptions<'static>> = std::sync::OnceLock::new();
+    DEFAULT.get_or_init(TokenRequestOptions::default)
+}
+
 /// Identification of a credential in errors and logs.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Label {
@@ -134,16 +140,24 @@ impl Confidential {
             tenant: (tenant != self.tenant_id).then_some(tenant),
             claims,
         };
-        self.cache
-            .get_or_fetch(self.label.name, key, self.os.clock.as_ref(), || {
-                fetch(FetchRequest {
-                    tenant,
-                    claims,
-                    scopes,
-                    context,
-                })
-            })
-            .await
-            .map_err(|e| authentication_error(self.label.name, self.label.fragment, e))
+        if let Some(token) = self.cache.try_hit(&key, self.os.clock.as_ref()) {
+            tracing::trace!(credential = self.label.name, "token cache hit");
+            return Ok(token);
+        }
+        // The fetching future is large; boxing it keeps the caller's future (and so every
+        // cache hit, which the trait boxes and moves) small.
+        Box::pin(
+            self.cache
+                .get_or_fetch(self.label.name, key, self.os.clock.as_ref(), || {
+                    fetch(FetchRequest {
+                        tenant,
+                        claims,
+                        scopes,
+                        context,
+                    })
+                }),
+        )
+        .await
+        .map_err(|e| authentication_error(self.label.name, self.label.fragment, e))
     }
 }

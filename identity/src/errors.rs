@@ -110,7 +110,7 @@ pub(crate) fn require_non_empty(value: &str, what: &str) -> azure_core::Result<(
 
 /// Scopes must be given (upstream: "no scopes specified").
 pub(crate) fn validate_scopes(scopes: &[&str]) -> azure_core::Result<()> {
-    if scopes.is_empty() || scopes.iter().all(|s| s.trim().is_empty()) {
+    if scopes.is_empty() || scopes.iter().any(|s| s.is_empty()) {
         Err(credential_error("no scopes specified"))
     } else {
         Ok(())

@@ -42,6 +42,12 @@ pub trait FileSystem: Send + Sync + Debug {
 pub trait Clock: Send + Sync + Debug {
     /// The current time (UTC).
     fn now(&self) -> OffsetDateTime;
+
+    /// The current time as nanoseconds since the Unix epoch. The token cache's hit path uses
+    /// this; implementations may override it with something cheaper than a calendar date.
+    fn unix_timestamp_nanos(&self) -> i128 {
+        self.now().unix_timestamp_nanos()
+    }
 }
 
 /// The real process environment.
@@ -74,6 +80,67 @@ impl Clock for SystemClock {
     #[allow(clippy::disallowed_methods)] // The one real implementation.
     fn now(&self) -> OffsetDateTime {
         OffsetDateTime::now_utc()
+    }
+
+    fn unix_timestamp_nanos(&self) -> i128 {
+        coarse_wall::unix_nanos()
+    }
+}
+
+/// A fast, coarse wall clock for the token cache's hit path.
+///
+/// `clock_gettime(CLOCK_REALTIME)` costs tens of nanoseconds on virtual machines, which would
+/// dominate a cache hit. This reads the kernel's coarse monotonic clock (a few nanoseconds,
+/// millisecond resolution) and adds an offset to wall time that is re-measured at most once a
+/// second, so it follows clock adjustments within a second. A few milliseconds of error is
+/// irrelevant to a cache whose decisions have minutes of margin.
+mod coarse_wall {
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicI64, Ordering};
+
+    const REANCHOR_NANOS: i64 = 1_000_000_000;
+
+    static ORIGIN: OnceLock<coarsetime::Instant> = OnceLock::new();
+    /// Wall-clock nanoseconds minus monotonic nanoseconds since `ORIGIN`.
+    static OFFSET: AtomicI64 = AtomicI64::new(0);
+    /// Monotonic nanoseconds at the last anchoring; `i64::MIN` before the first.
+    static ANCHORED: AtomicI64 = AtomicI64::new(i64::MIN);
+
+    fn monotonic_nanos() -> i64 {
+        let origin = *ORIGIN.get_or_init(coarsetime::Instant::now_without_cache_update);
+        coarsetime::Instant::now_without_cache_update()
+            .duration_since(origin)
+            .as_nanos() as i64
+    }
+
+    #[allow(clippy::disallowed_methods)] // The one real wall-clock read.
+    fn wall_nanos() -> i64 {
+        match std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+            Ok(since) => since.as_nanos() as i64,
+            Err(before) => -(before.duration().as_nanos() as i64),
+        }
+    }
+
+    pub(super) fn unix_nanos() -> i128 {
+        let mono = monotonic_nanos();
+        let anchored = ANCHORED.load(Ordering::Relaxed);
+        if anchored == i64::MIN || mono.saturating_sub(anchored) >= REANCHOR_NANOS {
+            OFFSET.store(wall_nanos() - mono, Ordering::Relaxed);
+            ANCHORED.store(mono, Ordering::Relaxed);
+        }
+        i128::from(mono + OFFSET.load(Ordering::Relaxed))
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn tracks_the_wall_clock_within_milliseconds() {
+            for _ in 0..3 {
+                let fast = super::unix_nanos();
+                let wall = i128::from(super::wall_nanos());
+                assert!((fast - wall).abs() < 50_000_000, "fast {fast} wall {wall}");
+            }
+        }
     }
 }
 

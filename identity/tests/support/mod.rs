@@ -33,7 +33,12 @@ impl FakeSts {
             // About the size of a real Entra access token.
             token: format!(
                 "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.{}.sig",
-                "x".repeat(1400)
+                "x".repeat(
+                    std::env::var("BENCH_TOKEN_LEN")
+                        .ok()
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(1400)
+                )
             ),
         })
     }
