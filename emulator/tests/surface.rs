@@ -551,3 +551,133 @@ async fn client_options_point_azure_core_at_the_emulator() {
     }
     assert!(options.transport.is_some());
 }
+
+#[tokio::test]
+async fn imds_answers_in_strings_requires_metadata_and_serves_absolute_form_requests() {
+    let emu = emulator().await;
+    let plain = reqwest::Client::builder().no_proxy().build().unwrap();
+    let url = format!(
+        "{}/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https://management.azure.com",
+        emu.http_url()
+    );
+    // No Metadata header: an immediate 400 (SDK probes rely on it).
+    let probe = plain.get(&url).send().await.unwrap();
+    assert_eq!(probe.status(), 400);
+    for path in [
+        "/metadata/identity/oauth2/token",
+        "/metadata/identity/oauth2/token/",
+    ] {
+        let body: Value = plain
+            .get(format!(
+                "{}{path}?api-version=2018-02-01&resource=https://vault.azure.net",
+                emu.http_url()
+            ))
+            .header("metadata", "true")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        for field in [
+            "access_token",
+            "client_id",
+            "expires_in",
+            "expires_on",
+            "ext_expires_in",
+            "not_before",
+            "resource",
+            "token_type",
+        ] {
+            assert!(body[field].is_string(), "{field} must be a string: {body}");
+        }
+        let claims = claims_of(body["access_token"].as_str().unwrap());
+        assert_eq!(claims["appid"], well_known::SYSTEM_ASSIGNED_CLIENT_ID);
+        assert_eq!(claims["idtyp"], "app");
+        assert!(
+            claims["xms_mirid"]
+                .as_str()
+                .unwrap()
+                .contains("virtualMachines")
+        );
+    }
+    // Through the emulator as an HTTP proxy: the client names the real IMDS address in the
+    // request line, but its TCP connection goes to the emulator on loopback.
+    let proxied = reqwest::Client::builder()
+        .proxy(reqwest::Proxy::http(emu.http_url()).unwrap())
+        .build()
+        .unwrap();
+    let response = proxied
+        .get("http://169.254.169.254/metadata/identity/oauth2/token?api-version=2019-08-01&resource=https%3A%2F%2Fmanagement.azure.com&client_id=b1b1b1b1-0000-4000-8000-000000000001")
+        .header("metadata", "true")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["client_id"], well_known::USER_ASSIGNED_CLIENT_ID);
+    // An identity the host does not have.
+    let missing = plain
+        .get(format!(
+            "{url}&client_id=00000000-0000-0000-0000-000000000000"
+        ))
+        .header("metadata", "true")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 400);
+}
+
+#[tokio::test]
+async fn app_service_checks_the_identity_header_and_speaks_both_api_versions() {
+    let emu = emulator().await;
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let base = format!(
+        "{}/msi/token?resource=https://vault.azure.net",
+        emu.http_url()
+    );
+    let wrong = client
+        .get(format!("{base}&api-version=2019-08-01"))
+        .header("x-identity-header", "wrong")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    let current: Value = client
+        .get(format!(
+            "{base}&api-version=2019-08-01&mi_res_id={}",
+            well_known::USER_ASSIGNED_RESOURCE_ID
+        ))
+        .header("x-identity-header", well_known::APP_SERVICE_IDENTITY_HEADER)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(current["client_id"], well_known::USER_ASSIGNED_CLIENT_ID);
+    assert!(
+        current["expires_on"]
+            .as_str()
+            .unwrap()
+            .parse::<i64>()
+            .is_ok()
+    );
+    let legacy: Value = client
+        .get(format!(
+            "{base}&api-version=2017-09-01&clientid={}",
+            well_known::USER_ASSIGNED_CLIENT_ID
+        ))
+        .header("secret", well_known::APP_SERVICE_IDENTITY_HEADER)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let expires_on = legacy["expires_on"].as_str().unwrap();
+    assert!(
+        expires_on.ends_with(" +00:00") && expires_on.contains('/'),
+        "{expires_on}"
+    );
+}

@@ -30,16 +30,14 @@ use std::sync::Arc;
 
 use azure_core::credentials::{AccessToken, Secret, TokenCredential, TokenRequestOptions};
 use azure_core::error::{Error, ErrorKind};
-use azure_core::http::{
-    ClientMethodOptions, Context, Method, Pipeline, PipelineSendOptions, Request, Url,
-};
+use azure_core::http::{ClientMethodOptions, Context, Method, Pipeline, Request, Url};
 use serde::Deserialize;
 
 use crate::client_assertion_credential::{
     ClientAssertion, ClientAssertionCredential, ClientAssertionCredentialOptions,
 };
 use crate::confidential::Label;
-use crate::entra::new_pipeline;
+use crate::entra::{new_pipeline, send};
 use crate::errors::{credential_error, require_non_empty, validate_tenant_id};
 
 /// `SYSTEM_OIDCREQUESTURI`.
@@ -121,17 +119,7 @@ impl OidcToken {
         );
         request.insert_header("x-tfs-fedauthredirect", "Suppress");
         request.insert_header("content-length", "0");
-        let response = self
-            .pipeline
-            .send(
-                context,
-                &mut request,
-                Some(PipelineSendOptions {
-                    skip_checks: true,
-                    ..Default::default()
-                }),
-            )
-            .await?;
+        let response = send(&self.pipeline, context, &mut request).await?;
         if u16::from(response.status()) != 200 {
             return Err(oidc_error(response));
         }

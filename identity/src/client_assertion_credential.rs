@@ -52,7 +52,7 @@ use std::sync::Arc;
 use azure_core::credentials::{AccessToken, TokenCredential, TokenRequestOptions};
 use azure_core::http::{ClientMethodOptions, ClientOptions};
 
-use crate::confidential::{Confidential, FetchRequest, Label, default_options};
+use crate::confidential::{Confidential, FetchRequest, Label, options_or_default};
 use crate::entra::FetchedToken;
 use crate::os::Os;
 
@@ -159,16 +159,10 @@ impl<C: ClientAssertion> ClientAssertionCredential<C> {
         scopes: &[&str],
         options: Option<TokenRequestOptions<'_>>,
     ) -> azure_core::Result<AccessToken> {
-        let owned;
-        let options = match options {
-            Some(o) => {
-                owned = o;
-                &owned
-            }
-            None => default_options(),
-        };
         self.core
-            .get_token(scopes, options, |request| self.fetch(request))
+            .get_token(scopes, options_or_default(&options), |request| {
+                self.fetch(request)
+            })
             .await
     }
 }

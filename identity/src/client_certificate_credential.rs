@@ -46,7 +46,7 @@ use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use time::Duration;
 
-use crate::confidential::{Confidential, FetchRequest, Label, default_options};
+use crate::confidential::{Confidential, FetchRequest, Label, options_or_default};
 use crate::entra::FetchedToken;
 use crate::errors::credential_error;
 use crate::os::Os;
@@ -374,16 +374,10 @@ impl TokenCredential for ClientCertificateCredential {
         scopes: &[&str],
         options: Option<TokenRequestOptions<'_>>,
     ) -> azure_core::Result<AccessToken> {
-        let owned;
-        let options = match options {
-            Some(o) => {
-                owned = o;
-                &owned
-            }
-            None => default_options(),
-        };
         self.core
-            .get_token(scopes, options, |request| self.fetch(request))
+            .get_token(scopes, options_or_default(&options), |request| {
+                self.fetch(request)
+            })
             .await
     }
 }

@@ -28,7 +28,7 @@ use std::sync::Arc;
 use azure_core::credentials::{AccessToken, Secret, TokenCredential, TokenRequestOptions};
 use azure_core::http::ClientOptions;
 
-use crate::confidential::{Confidential, FetchRequest, Label, default_options};
+use crate::confidential::{Confidential, FetchRequest, Label, options_or_default};
 use crate::entra::FetchedToken;
 use crate::errors::require_non_empty;
 use crate::os::Os;
@@ -115,16 +115,10 @@ impl TokenCredential for ClientSecretCredential {
         scopes: &[&str],
         options: Option<TokenRequestOptions<'_>>,
     ) -> azure_core::Result<AccessToken> {
-        let owned;
-        let options = match options {
-            Some(o) => {
-                owned = o;
-                &owned
-            }
-            None => default_options(),
-        };
         self.core
-            .get_token(scopes, options, |request| self.fetch(request))
+            .get_token(scopes, options_or_default(&options), |request| {
+                self.fetch(request)
+            })
             .await
     }
 }

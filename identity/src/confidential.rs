@@ -42,6 +42,13 @@ pub(crate) fn default_options() -> &'static TokenRequestOptions<'static> {
     DEFAULT.get_or_init(TokenRequestOptions::default)
 }
 
+/// The caller's options, or the shared defaults.
+pub(crate) fn options_or_default<'a>(
+    options: &'a Option<TokenRequestOptions<'a>>,
+) -> &'a TokenRequestOptions<'a> {
+    options.as_ref().unwrap_or_else(|| default_options())
+}
+
 /// Identification of a credential in errors and logs.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Label {

@@ -269,6 +269,20 @@ pub(crate) fn new_pipeline(options: ClientOptions) -> Pipeline {
     )
 }
 
+/// Sends `request` through `pipeline` and returns the response whatever its status: callers
+/// inspect the status themselves.
+pub(crate) async fn send(
+    pipeline: &Pipeline,
+    ctx: &Context<'_>,
+    request: &mut Request,
+) -> azure_core::Result<RawResponse> {
+    let options = PipelineSendOptions {
+        skip_checks: true,
+        ..Default::default()
+    };
+    pipeline.send(ctx, request, Some(options)).await
+}
+
 /// Sends a form POST through `pipeline` and returns the response whatever its status.
 pub(crate) async fn post_form(
     pipeline: &Pipeline,
@@ -280,16 +294,7 @@ pub(crate) async fn post_form(
     request.insert_header("content-type", "application/x-www-form-urlencoded");
     request.insert_header("accept", "application/json");
     request.set_body(body);
-    pipeline
-        .send(
-            ctx,
-            &mut request,
-            Some(PipelineSendOptions {
-                skip_checks: true,
-                ..Default::default()
-            }),
-        )
-        .await
+    send(pipeline, ctx, &mut request).await
 }
 
 #[cfg(test)]

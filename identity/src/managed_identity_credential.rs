@@ -34,12 +34,10 @@ use std::sync::Arc;
 
 use azure_core::credentials::{AccessToken, Secret, TokenCredential, TokenRequestOptions};
 use azure_core::error::{Error, ErrorKind};
-use azure_core::http::{
-    ClientOptions, Context, Method, Pipeline, PipelineSendOptions, Request, Url,
-};
+use azure_core::http::{ClientOptions, Context, Method, Pipeline, Request, Url};
 
 use crate::cache::{CacheKey, TokenCache};
-use crate::entra::{FetchedToken, new_pipeline, parse_token_response};
+use crate::entra::{FetchedToken, new_pipeline, parse_token_response, send};
 use crate::errors::{authentication_error, credential_error, validate_scopes};
 use crate::os::Os;
 
@@ -195,17 +193,7 @@ impl ManagedIdentityCredential {
         resource: &str,
     ) -> azure_core::Result<FetchedToken> {
         let mut request = self.request(resource);
-        let response = self
-            .pipeline
-            .send(
-                context,
-                &mut request,
-                Some(PipelineSendOptions {
-                    skip_checks: true,
-                    ..Default::default()
-                }),
-            )
-            .await?;
+        let response = send(&self.pipeline, context, &mut request).await?;
         let status = u16::from(response.status());
         if (200..300).contains(&status) {
             return parse_token_response(response.body().as_ref(), self.os.now());

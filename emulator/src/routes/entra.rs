@@ -397,6 +397,25 @@ fn discovery_tenant(directory: &Directory, segment: &str) -> Result<String, Entr
         .map_err(|e| tenant_error(segment, e))
 }
 
+/// For a discovery request: the tenant id for URLs (`{tenantid}` for `common` and friends), the
+/// tenant segment for endpoint paths, and the request's origin; or the Entra error.
+fn discovery_target(
+    shared: &Shared,
+    segment: &str,
+    origin: &Origin,
+    headers: &HeaderMap,
+    uri: &Uri,
+) -> Result<(String, String, String), EntraError> {
+    let directory = shared.directory();
+    let tid = discovery_tenant(&directory, segment).map_err(|e| e.at(shared.now()))?;
+    let path_tenant = if tid == "{tenantid}" {
+        segment.to_string()
+    } else {
+        tid.clone()
+    };
+    Ok((tid, path_tenant, origin.of(headers, uri)))
+}
+
 fn cached(body: Value) -> Response {
     let mut response = Json(body).into_response();
     let h = response.headers_mut();
@@ -419,16 +438,9 @@ pub(crate) async fn openid_configuration_v2(
     headers: HeaderMap,
     uri: Uri,
 ) -> Response {
-    let directory = shared.directory();
-    let tid = match discovery_tenant(&directory, &tenant) {
-        Ok(t) => t,
-        Err(e) => return e.at(shared.now()).into_response(),
-    };
-    let o = origin.of(&headers, &uri);
-    let path_tenant = if tid == "{tenantid}" {
-        tenant.as_str()
-    } else {
-        tid.as_str()
+    let (tid, path_tenant, o) = match discovery_target(&shared, &tenant, &origin, &headers, &uri) {
+        Ok(target) => target,
+        Err(e) => return e.into_response(),
     };
     cached(json!({
         "token_endpoint": format!("{o}/{path_tenant}/oauth2/v2.0/token"),
@@ -465,16 +477,9 @@ pub(crate) async fn openid_configuration_v1(
     headers: HeaderMap,
     uri: Uri,
 ) -> Response {
-    let directory = shared.directory();
-    let tid = match discovery_tenant(&directory, &tenant) {
-        Ok(t) => t,
-        Err(e) => return e.at(shared.now()).into_response(),
-    };
-    let o = origin.of(&headers, &uri);
-    let path_tenant = if tid == "{tenantid}" {
-        tenant.as_str()
-    } else {
-        tid.as_str()
+    let (tid, path_tenant, o) = match discovery_target(&shared, &tenant, &origin, &headers, &uri) {
+        Ok(target) => target,
+        Err(e) => return e.into_response(),
     };
     cached(json!({
         "token_endpoint": format!("{o}/{path_tenant}/oauth2/token"),
@@ -496,12 +501,11 @@ pub(crate) async fn jwks(
     headers: HeaderMap,
     uri: Uri,
 ) -> Response {
-    let directory = shared.directory();
-    let tid = match discovery_tenant(&directory, &tenant) {
-        Ok(t) => t,
-        Err(e) => return e.at(shared.now()).into_response(),
+    let (tid, _, o) = match discovery_target(&shared, &tenant, &origin, &headers, &uri) {
+        Ok(target) => target,
+        Err(e) => return e.into_response(),
     };
-    let issuer = format!("{}/{tid}/v2.0", origin.of(&headers, &uri));
+    let issuer = format!("{o}/{tid}/v2.0");
     cached(tokens::jwks(
         &shared.published_keys(Ring::Tokens),
         Some(&issuer),
