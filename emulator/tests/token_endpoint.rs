@@ -548,3 +548,68 @@ async fn strict_mode_rejects_unknown_resources_and_fields() {
     .await;
     assert_eq!(s, 200);
 }
+
+#[tokio::test]
+async fn federated_assertions_from_an_external_issuer_verify_against_its_configured_jwks() {
+    use aws_lc_rs::signature::KeyPair;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let key = rcgen::KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_2048)
+        .unwrap();
+    let pkcs8 = key.serialize_der();
+    let pair = aws_lc_rs::signature::RsaKeyPair::from_pkcs8(&pkcs8).unwrap();
+    let n = URL_SAFE_NO_PAD.encode(
+        pair.public_key()
+            .modulus()
+            .big_endian_without_leading_zero(),
+    );
+    let e = URL_SAFE_NO_PAD.encode(
+        pair.public_key()
+            .exponent()
+            .big_endian_without_leading_zero(),
+    );
+    let issuer = "https://token.actions.githubusercontent.com";
+    let mut seed = entra_emulator::Seed::default_seed();
+    seed.issuers.push(entra_emulator::config::ExternalIssuer {
+        issuer: issuer.into(),
+        jwks: Some(json!({"keys": [{"kty": "RSA", "kid": "gh", "n": n, "e": e}]}).to_string()),
+        jwks_file: None,
+    });
+    seed.applications[0]
+        .federated_credentials
+        .push(entra_emulator::config::FederatedCredential {
+            name: "github".into(),
+            issuer: issuer.into(),
+            subject: "repo:octo/app:ref:refs/heads/main".into(),
+            audience: "api://AzureADTokenExchange".into(),
+        });
+    let emu = entra_emulator::Emulator::builder()
+        .seed(seed)
+        .start()
+        .await
+        .unwrap();
+    let claims = json!({
+        "iss": issuer,
+        "sub": "repo:octo/app:ref:refs/heads/main",
+        "aud": "api://AzureADTokenExchange",
+        "exp": now() + 300,
+        "nbf": now(),
+    });
+    let good = sign(
+        &pkcs8,
+        &json!({"alg": "RS256", "typ": "JWT", "kid": "gh"}),
+        &claims,
+    );
+    let form = assertion_form(well_known::SECRET_APP_CLIENT_ID, &good, ARM);
+    let (s, b) = token_owned(&emu, well_known::TENANT_ID, &form).await;
+    assert_eq!(s, 200, "{b}");
+    let other = rcgen::KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_2048)
+        .unwrap();
+    let forged = sign(
+        &other.serialize_der(),
+        &json!({"alg": "RS256", "typ": "JWT", "kid": "gh"}),
+        &claims,
+    );
+    let form = assertion_form(well_known::SECRET_APP_CLIENT_ID, &forged, ARM);
+    let (s, b) = token_owned(&emu, well_known::TENANT_ID, &form).await;
+    assert_entra_error(s, &b, 50013, 401);
+}

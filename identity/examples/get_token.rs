@@ -39,7 +39,10 @@ fn credential() -> azure_core::Result<(String, Arc<dyn TokenCredential>)> {
         return Ok(("ClientCertificateCredential".into(), c));
     }
     if var("AZURE_FEDERATED_TOKEN_FILE").is_some() {
-        return Ok(("WorkloadIdentityCredential".into(), WorkloadIdentityCredential::new(None)?));
+        return Ok((
+            "WorkloadIdentityCredential".into(),
+            WorkloadIdentityCredential::new(None)?,
+        ));
     }
     let options = ManagedIdentityCredentialOptions {
         user_assigned_id: var("AZURE_CLIENT_ID").map(UserAssignedId::ClientId),
