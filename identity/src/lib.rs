@@ -49,7 +49,7 @@ pub use client_secret_credential::{ClientSecretCredential, ClientSecretCredentia
 pub use confidential::TokenRequestExtras;
 pub use errors::{CredentialUnavailable, is_unavailable};
 pub use managed_identity_credential::{
-    ManagedIdentityCredential, ManagedIdentityCredentialOptions, UserAssignedId,
+    ImdsRetryOptions, ManagedIdentityCredential, ManagedIdentityCredentialOptions, UserAssignedId,
 };
 pub use workload_identity_credential::{
     WorkloadIdentityCredential, WorkloadIdentityCredentialOptions,

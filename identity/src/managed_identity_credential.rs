@@ -34,7 +34,8 @@ use std::sync::Arc;
 
 use azure_core::credentials::{AccessToken, Secret, TokenCredential, TokenRequestOptions};
 use azure_core::error::{Error, ErrorKind};
-use azure_core::http::{ClientOptions, Context, Method, Pipeline, Request, Url};
+use azure_core::http::headers::HeaderName;
+use azure_core::http::{ClientOptions, Context, Method, Pipeline, RawResponse, Request, Url};
 
 use crate::cache::{CacheKey, TokenCache};
 use crate::entra::{FetchedToken, new_pipeline, parse_token_response, send};
@@ -61,6 +62,44 @@ pub enum UserAssignedId {
     ResourceId(String),
 }
 
+/// How the IMDS source retries, following Azure's guidance for IMDS: 404 (the endpoint is
+/// updating), 429 (throttled, honouring `Retry-After`) and 5xx with exponential back-off, and 410
+/// ("available within 70 seconds") until [`gone_window`](Self::gone_window) has passed.
+/// Connection failures are not retried: they mean there is no IMDS here, and a chain should
+/// move on at once. (Addition beyond upstream, which fixes these values.)
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImdsRetryOptions {
+    /// Retries after 404, 429 and 5xx.
+    pub max_retries: u32,
+    /// The first back-off; each later one doubles.
+    pub initial_delay: time::Duration,
+    /// The longest single back-off.
+    pub max_delay: time::Duration,
+    /// How long 410 responses are retried.
+    pub gone_window: time::Duration,
+    /// The longest total time spent retrying.
+    pub max_elapsed: time::Duration,
+}
+
+impl Default for ImdsRetryOptions {
+    fn default() -> Self {
+        Self {
+            max_retries: 5,
+            initial_delay: time::Duration::seconds(1),
+            max_delay: time::Duration::seconds(30),
+            gone_window: time::Duration::seconds(70),
+            max_elapsed: time::Duration::seconds(100),
+        }
+    }
+}
+
+impl ImdsRetryOptions {
+    fn backoff(&self, retry: u32) -> time::Duration {
+        let factor = 2i32.saturating_pow(retry.saturating_sub(1).min(16));
+        (self.initial_delay * factor).min(self.max_delay)
+    }
+}
+
 /// Options for constructing a new [`ManagedIdentityCredential`].
 #[derive(Debug, Clone, Default)]
 pub struct ManagedIdentityCredentialOptions {
@@ -71,7 +110,10 @@ pub struct ManagedIdentityCredentialOptions {
     /// The IMDS base URL (default `AZURE_POD_IDENTITY_AUTHORITY_HOST`, else
     /// `http://169.254.169.254`). (Addition beyond upstream.)
     pub imds_endpoint: Option<String>,
-    /// Environment, files and clock. (Addition beyond upstream; defaults to the real ones.)
+    /// Retries of the IMDS source. (Addition beyond upstream.)
+    pub imds_retry: ImdsRetryOptions,
+    /// Environment, files, clock and sleep. (Addition beyond upstream; defaults to the real
+    /// ones.)
     pub os: Os,
 }
 
@@ -89,6 +131,7 @@ pub struct ManagedIdentityCredential {
     pipeline: Pipeline,
     cache: TokenCache,
     os: Os,
+    retry: ImdsRetryOptions,
 }
 
 fn parse_url(text: &str, variable: &str) -> azure_core::Result<Url> {
@@ -145,12 +188,18 @@ impl ManagedIdentityCredential {
             }
         };
         tracing::info!(credential = NAME, source = source.name(), user_assigned_id = ?options.user_assigned_id, "managed identity source selected");
+        let mut client_options = options.client_options;
+        if matches!(source, Source::Imds { .. }) {
+            // IMDS retries are this credential's own (see ImdsRetryOptions).
+            client_options.retry = azure_core::http::RetryOptions::none();
+        }
         Ok(Arc::new(Self {
             source,
             id: options.user_assigned_id,
-            pipeline: new_pipeline(options.client_options),
+            pipeline: new_pipeline(client_options),
             cache: TokenCache::default(),
             os,
+            retry: options.imds_retry,
         }))
     }
 
@@ -192,30 +241,85 @@ impl ManagedIdentityCredential {
         context: &Context<'_>,
         resource: &str,
     ) -> azure_core::Result<FetchedToken> {
-        let mut request = self.request(resource);
-        let response = send(&self.pipeline, context, &mut request).await?;
-        let status = u16::from(response.status());
-        if (200..300).contains(&status) {
-            return parse_token_response(response.body().as_ref(), self.os.now());
+        let started = self.os.now();
+        let mut retries = 0u32;
+        loop {
+            let mut request = self.request(resource);
+            let response = send(&self.pipeline, context, &mut request).await?;
+            let status = u16::from(response.status());
+            if (200..300).contains(&status) {
+                return parse_token_response(response.body().as_ref(), self.os.now());
+            }
+            match self.retry_delay(&response, status, retries + 1, started) {
+                Some(delay) => {
+                    retries += 1;
+                    tracing::debug!(
+                        credential = NAME,
+                        status,
+                        retry = retries,
+                        delay_ms = delay.whole_milliseconds() as i64,
+                        "retrying IMDS"
+                    );
+                    self.os.sleep.sleep(delay).await;
+                }
+                None => return Err(failure(&self.source, response, status, retries)),
+            }
         }
-        let body = String::from_utf8_lossy(response.body().as_ref())
-            .chars()
-            .take(500)
-            .collect::<String>();
-        let message = if status == 400 && matches!(self.source, Source::Imds { .. }) {
-            format!("The requested identity has not been assigned to this resource. {body}")
-        } else {
-            format!("{status} response from the managed identity endpoint: {body}")
-        };
-        Err(Error::with_message(
-            ErrorKind::HttpResponse {
-                status: response.status(),
-                error_code: None,
-                raw_response: Some(Box::new(response)),
-            },
-            message,
-        ))
     }
+
+    /// How long to wait before retry number `retry`, or `None` when the response is final.
+    fn retry_delay(
+        &self,
+        response: &RawResponse,
+        status: u16,
+        retry: u32,
+        started: time::OffsetDateTime,
+    ) -> Option<time::Duration> {
+        let retryable = matches!(status, 404 | 410 | 429 | 500..=599);
+        if !matches!(self.source, Source::Imds { .. }) || !retryable {
+            return None;
+        }
+        let backoff = self.retry.backoff(retry);
+        let retry_after = response
+            .headers()
+            .get_optional_str(&HeaderName::from_static("retry-after"))
+            .and_then(|v| v.trim().parse::<i64>().ok())
+            .map(time::Duration::seconds);
+        let delay = retry_after.map_or(backoff, |r| r.max(backoff));
+        let elapsed = self.os.now() - started;
+        let allowed = if status == 410 {
+            elapsed + delay <= self.retry.gone_window
+        } else {
+            retry <= self.retry.max_retries && elapsed + delay <= self.retry.max_elapsed
+        };
+        allowed.then_some(delay)
+    }
+}
+
+/// The error for a final non-success response.
+fn failure(source: &Source, response: RawResponse, status: u16, retries: u32) -> Error {
+    let body = String::from_utf8_lossy(response.body().as_ref())
+        .chars()
+        .take(500)
+        .collect::<String>();
+    let attempts = if retries > 0 {
+        format!(" (after {retries} retries)")
+    } else {
+        String::new()
+    };
+    let message = if status == 400 && matches!(source, Source::Imds { .. }) {
+        format!("The requested identity has not been assigned to this resource. {body}")
+    } else {
+        format!("{status} response from the managed identity endpoint{attempts}: {body}")
+    };
+    Error::with_message(
+        ErrorKind::HttpResponse {
+            status: response.status(),
+            error_code: None,
+            raw_response: Some(Box::new(response)),
+        },
+        message,
+    )
 }
 
 impl Source {

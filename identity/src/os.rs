@@ -18,7 +18,9 @@
 
 use std::collections::HashMap;
 use std::fmt::Debug;
+use std::future::Future;
 use std::path::Path;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
 use time::OffsetDateTime;
@@ -47,6 +49,30 @@ pub trait Clock: Send + Sync + Debug {
     /// this; implementations may override it with something cheaper than a calendar date.
     fn unix_timestamp_nanos(&self) -> i128 {
         self.now().unix_timestamp_nanos()
+    }
+}
+
+/// A way to wait. Retry loops wait through it, so tests can make waits instant.
+pub trait Sleep: Send + Sync + Debug {
+    /// Waits for `duration`.
+    fn sleep(&self, duration: time::Duration) -> Pin<Box<dyn Future<Output = ()> + Send>>;
+}
+
+/// Waits with azure_core's async runtime (tokio when enabled, else a standard-library timer).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RuntimeSleep;
+
+impl Sleep for RuntimeSleep {
+    fn sleep(&self, duration: time::Duration) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        azure_core::async_runtime::get_async_runtime().sleep(duration)
+    }
+}
+
+/// Sleeping on a manual clock moves it forward at once: retry back-offs take no real time.
+impl Sleep for ManualClock {
+    fn sleep(&self, duration: time::Duration) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        self.advance(duration);
+        Box::pin(std::future::ready(()))
     }
 }
 
@@ -231,6 +257,8 @@ pub struct Os {
     pub fs: Arc<dyn FileSystem>,
     /// The time.
     pub clock: Arc<dyn Clock>,
+    /// Waiting (retry back-offs).
+    pub sleep: Arc<dyn Sleep>,
 }
 
 impl Default for Os {
@@ -239,11 +267,22 @@ impl Default for Os {
             env: Arc::new(ProcessEnv),
             fs: Arc::new(RealFileSystem),
             clock: Arc::new(SystemClock),
+            sleep: Arc::new(RuntimeSleep),
         }
     }
 }
 
 impl Os {
+    /// Real environment and files, with `clock` for both the time and waiting: tests pass a
+    /// [`ManualClock`] and every back-off advances it instead of taking real time.
+    pub fn with_manual_clock(clock: Arc<ManualClock>) -> Self {
+        Self {
+            clock: clock.clone(),
+            sleep: clock,
+            ..Self::default()
+        }
+    }
+
     /// The value of an environment variable, treating an empty value as unset.
     pub(crate) fn var(&self, name: &str) -> Option<String> {
         self.env.var(name).filter(|v| !v.is_empty())

@@ -167,3 +167,79 @@ async fn unassigned_identity_and_unsupported_sources_give_clear_errors() {
         );
     }
 }
+
+mod support;
+
+use azure_identity::ImdsRetryOptions;
+use azure_identity::os::{Clock, ManualClock};
+use support::Scripted;
+
+/// An IMDS credential over a scripted transport, with a manual clock that sleeping advances.
+fn scripted(
+    script: &[(u16, Option<u32>)],
+) -> (
+    Arc<Scripted>,
+    Arc<ManualClock>,
+    Arc<ManagedIdentityCredential>,
+) {
+    let transport = Scripted::new(script);
+    let clock = Arc::new(ManualClock::new(time::OffsetDateTime::now_utc()));
+    let mut os = Os::with_manual_clock(clock.clone());
+    os.env = Arc::new(MapEnv::new());
+    let cred = ManagedIdentityCredential::new(Some(ManagedIdentityCredentialOptions {
+        client_options: transport.client_options(),
+        // A closed loopback address: the scripted transport answers before anything connects.
+        imds_endpoint: Some("http://127.0.0.1:9".into()),
+        os,
+        ..Default::default()
+    }))
+    .unwrap();
+    (transport, clock, cred)
+}
+
+#[tokio::test]
+async fn imds_retries_404_429_and_5xx_with_backoff_and_retry_after() {
+    let (transport, clock, cred) =
+        scripted(&[(404, None), (429, Some(7)), (503, None), (500, None)]);
+    let start = clock.now();
+    let token = cred.get_token(&[ARM], None).await.unwrap();
+    assert_eq!(token.token.secret(), "imds-token");
+    assert_eq!(transport.calls(), 5);
+    // Back-offs 1 s, max(2 s, Retry-After 7 s), 4 s, 8 s: 20 s of simulated time, none real.
+    assert_eq!((clock.now() - start).whole_seconds(), 20);
+}
+
+#[tokio::test]
+async fn imds_410_is_retried_for_up_to_seventy_seconds() {
+    let (transport, clock, cred) = scripted(&[(410, None); 5]);
+    let start = clock.now();
+    cred.get_token(&[ARM], None).await.unwrap();
+    assert_eq!(transport.calls(), 6);
+    assert!((clock.now() - start) <= time::Duration::seconds(70));
+    // A 410 that never ends fails within the window, with a clear error.
+    let (transport, clock, cred) = scripted(&[(410, None); 50]);
+    let start = clock.now();
+    let err = cred.get_token(&[ARM], None).await.unwrap_err();
+    assert!((clock.now() - start) <= time::Duration::seconds(70));
+    assert!(
+        err.to_string()
+            .contains("410 response from the managed identity endpoint (after"),
+        "{err}"
+    );
+    assert!(transport.calls() < 50);
+}
+
+#[tokio::test]
+async fn imds_gives_up_after_max_retries_and_never_retries_400() {
+    let (transport, _, cred) = scripted(&[(500, None); 20]);
+    let err = cred.get_token(&[ARM], None).await.unwrap_err();
+    assert_eq!(
+        transport.calls(),
+        1 + ImdsRetryOptions::default().max_retries as usize
+    );
+    assert!(err.to_string().contains("(after 5 retries)"), "{err}");
+    let (transport, _, cred) = scripted(&[(400, None)]);
+    let err = cred.get_token(&[ARM], None).await.unwrap_err();
+    assert_eq!(transport.calls(), 1);
+    assert!(err.to_string().contains("has not been assigned"), "{err}");
+}

@@ -107,3 +107,59 @@ impl HttpClient for FakeSts {
         ))
     }
 }
+
+/// Answers with a scripted sequence of statuses (with an optional `Retry-After`), then with an
+/// IMDS-shaped token for every later request.
+#[derive(Debug)]
+pub struct Scripted {
+    script: std::sync::Mutex<std::collections::VecDeque<(u16, Option<u32>)>>,
+    pub calls: AtomicUsize,
+}
+
+impl Scripted {
+    pub fn new(script: &[(u16, Option<u32>)]) -> Arc<Self> {
+        Arc::new(Self {
+            script: std::sync::Mutex::new(script.iter().copied().collect()),
+            calls: AtomicUsize::new(0),
+        })
+    }
+
+    pub fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+
+    pub fn client_options(self: &Arc<Self>) -> ClientOptions {
+        ClientOptions {
+            transport: Some(Transport::new(self.clone())),
+            ..Default::default()
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl HttpClient for Scripted {
+    async fn execute_request(&self, _request: &Request) -> azure_core::Result<AsyncRawResponse> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        let next = self.script.lock().unwrap().pop_front();
+        let mut headers = Headers::new();
+        headers.insert("content-type", "application/json");
+        let (status, body) = match next {
+            Some((status, retry_after)) => {
+                if let Some(secs) = retry_after {
+                    headers.insert("retry-after", secs.to_string());
+                }
+                (status, format!(r#"{{"error":"status {status}"}}"#))
+            }
+            None => (
+                200,
+                r#"{"access_token":"imds-token","expires_in":"3599","expires_on":"4102444800","resource":"https://management.azure.com","token_type":"Bearer"}"#.to_string(),
+            ),
+        };
+        let status = StatusCode::from(status);
+        Ok(AsyncRawResponse::from_bytes(
+            status,
+            headers,
+            body.into_bytes(),
+        ))
+    }
+}
