@@ -66,7 +66,15 @@ fn main() {
     let state = tempfile::tempdir().expect("temp dir");
     let ready_path = state.path().join("ready.json");
     let mut child = Command::new(BIN)
-        .args(["--https-port", "0", "--http-port", "0", "--state-dir"])
+        .args([
+            "--https-port",
+            "0",
+            "--http-port",
+            "0",
+            "--service-fabric-port",
+            "0",
+            "--state-dir",
+        ])
         .arg(state.path())
         .arg("--ready-file")
         .arg(&ready_path)

@@ -53,6 +53,12 @@ pub mod well_known {
     pub const USER_ASSIGNED_OBJECT_ID: &str = "b1b1b1b1-0000-4000-8000-0000000000a1";
     /// The first user-assigned managed identity's resource id.
     pub const USER_ASSIGNED_RESOURCE_ID: &str = "/subscriptions/cccccccc-cccc-cccc-cccc-cccccccccccc/resourcegroups/emulator-rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/emulator-identity-1";
+    /// The `secret` the Service Fabric and Azure ML endpoints expect.
+    pub const MANAGED_IDENTITY_SECRET: &str = "emulator-msi-secret";
+    /// The seeded user (Cloud Shell, developer tools).
+    pub const USER_OBJECT_ID: &str = "c0c0c0c0-0000-4000-8000-000000000001";
+    /// The seeded user's sign-in name.
+    pub const USER_PRINCIPAL_NAME: &str = "emulator.user@emulator.onmicrosoft.com";
     /// The `IDENTITY_HEADER` the App Service endpoint expects.
     pub const APP_SERVICE_IDENTITY_HEADER: &str = "emulator-identity-header";
     /// The audience every federated credential expects by default.
@@ -87,6 +93,24 @@ pub struct Seed {
     /// Managed identities: the host's system-assigned identity and user-assigned identities.
     #[serde(default)]
     pub managed_identities: Vec<ManagedIdentity>,
+    /// Users (the Cloud Shell user, and the developer-tool user).
+    #[serde(default)]
+    pub users: Vec<User>,
+}
+
+/// A user principal.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct User {
+    /// The tenant it lives in.
+    pub tenant: String,
+    /// Its object id.
+    pub object_id: String,
+    /// Its sign-in name.
+    pub user_principal_name: String,
+    /// A display name.
+    #[serde(default)]
+    pub display_name: String,
 }
 
 /// A managed identity the emulated Azure host can use.
@@ -128,6 +152,13 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// The `X-IDENTITY-HEADER` value the App Service endpoint expects (`IDENTITY_HEADER`).
     pub app_service_identity_header: String,
+    /// The `secret` header the Service Fabric and Azure ML endpoints expect (`IDENTITY_HEADER`
+    /// / `MSI_SECRET`).
+    pub managed_identity_secret: String,
+    /// Where the Azure Arc endpoint writes its challenge `.key` files; default
+    /// `STATE_DIR/arc-tokens` (real clients insist on `/var/opt/azcmagent/tokens`, which the
+    /// binary uses when it can write there).
+    pub arc_key_directory: Option<String>,
 }
 
 impl Default for Settings {
@@ -140,6 +171,8 @@ impl Default for Settings {
             request_log_capacity: 1000,
             max_body_bytes: 256 * 1024,
             app_service_identity_header: "emulator-identity-header".to_string(),
+            managed_identity_secret: "emulator-msi-secret".to_string(),
+            arc_key_directory: None,
         }
     }
 }

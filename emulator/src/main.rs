@@ -10,6 +10,10 @@ use entra_emulator::{Emulator, ReadyInfo, Seed};
 const DEFAULT_HTTPS_PORT: u16 = 8443;
 /// Default HTTP port (managed identity endpoints).
 const DEFAULT_HTTP_PORT: u16 = 8080;
+/// Default Service Fabric managed-identity port (HTTPS, self-signed certificate).
+const DEFAULT_SERVICE_FABRIC_PORT: u16 = 8444;
+/// Where real Azure Arc clients insist the challenge files live.
+const ARC_TOKENS_DIR: &str = "/var/opt/azcmagent/tokens";
 
 #[derive(Parser, Debug)]
 #[command(
@@ -32,6 +36,13 @@ struct RunArgs {
     /// HTTP port; 0 picks a free one.
     #[arg(long, global = true, default_value_t = DEFAULT_HTTP_PORT)]
     http_port: u16,
+    /// Service Fabric managed-identity port (HTTPS with its own certificate); 0 picks a free one.
+    #[arg(long, global = true, default_value_t = DEFAULT_SERVICE_FABRIC_PORT)]
+    service_fabric_port: u16,
+    /// Where the Azure Arc endpoint writes challenge files
+    /// [default: /var/opt/azcmagent/tokens when writable, else STATE_DIR/arc-tokens].
+    #[arg(long, global = true)]
+    arc_key_dir: Option<PathBuf>,
     /// Where the CA, keys and generated certificates persist
     /// [default: $XDG_STATE_HOME/entra-emulator or ~/.local/state/entra-emulator].
     #[arg(long, global = true)]
@@ -72,6 +83,16 @@ fn default_state_dir() -> PathBuf {
         Some(home) => PathBuf::from(home).join(".local/state/entra-emulator"),
         None => std::env::temp_dir().join("entra-emulator"),
     }
+}
+
+/// `/var/opt/azcmagent/tokens` if this process can write there.
+fn default_arc_dir() -> Option<PathBuf> {
+    let dir = PathBuf::from(ARC_TOKENS_DIR);
+    std::fs::create_dir_all(&dir).ok()?;
+    let probe = dir.join(".entra-emulator-probe");
+    std::fs::write(&probe, b"").ok()?;
+    let _ = std::fs::remove_file(&probe);
+    Some(dir)
 }
 
 fn load_seed(config: Option<&Path>) -> Result<Seed, String> {
@@ -116,11 +137,19 @@ async fn main() -> ExitCode {
 async fn start(args: &RunArgs, state_dir: PathBuf) -> Result<Emulator, String> {
     let mut seed = load_seed(args.config.as_deref())?;
     seed.settings.strict |= args.strict;
+    if seed.settings.arc_key_directory.is_none() {
+        seed.settings.arc_key_directory = args
+            .arc_key_dir
+            .clone()
+            .or_else(default_arc_dir)
+            .map(|d| d.display().to_string());
+    }
     Emulator::builder()
         .state_dir(state_dir)
         .seed(seed)
         .https_port(args.https_port)
         .http_port(args.http_port)
+        .service_fabric_port(args.service_fabric_port)
         .start()
         .await
         .map_err(|e| e.to_string())
@@ -140,6 +169,10 @@ async fn run(args: RunArgs, state_dir: PathBuf) -> Result<(), String> {
     eprintln!("entra-emulator listening");
     eprintln!("  https: {}", ready.https_url);
     eprintln!("  http:  {}", ready.http_url);
+    eprintln!(
+        "  service fabric: {} (thumbprint {})",
+        ready.service_fabric_url, ready.service_fabric_thumbprint
+    );
     eprintln!("  CA:    {}", ready.ca_cert_path.display());
     eprintln!("  state: {}", state_dir.display());
     wait_for_signal().await;

@@ -191,6 +191,56 @@ impl LocalCa {
     }
 }
 
+/// The Service Fabric endpoint's own self-signed TLS certificate (not signed by the local CA:
+/// Service Fabric clients pin its thumbprint instead), persisted in `service-fabric.pem`.
+/// Returns the TLS configuration and the SHA-1 thumbprint as upper-case hex.
+pub(crate) fn service_fabric_tls(dir: &Path) -> io::Result<(Arc<rustls::ServerConfig>, String)> {
+    let path = dir.join("service-fabric.pem");
+    if !path.exists() {
+        let key = KeyPair::generate().map_err(|e| err("generating the Service Fabric key", e))?;
+        let mut params = CertificateParams::default();
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "Entra Emulator Service Fabric");
+        params.subject_alt_names = vec![
+            SanType::DnsName("localhost".try_into().map_err(|e| err("SAN", e))?),
+            SanType::IpAddress(std::net::Ipv4Addr::LOCALHOST.into()),
+        ];
+        validity(&mut params, OffsetDateTime::now_utc(), 3650);
+        let cert = params
+            .self_signed(&key)
+            .map_err(|e| err("creating the Service Fabric certificate", e))?;
+        let pem = format!("{}{}", cert.pem(), key.serialize_pem());
+        write_atomic(&path, pem.as_bytes(), true)?;
+    }
+    let text = std::fs::read_to_string(&path)?;
+    let cert = certificates_from_pem(&text)
+        .into_iter()
+        .next()
+        .ok_or_else(|| err("reading service-fabric.pem", "no certificate"))?;
+    let key_pem = text
+        .find("-----BEGIN PRIVATE KEY-----")
+        .map(|at| &text[at..])
+        .ok_or_else(|| err("reading service-fabric.pem", "no private key"))?;
+    let key = KeyPair::from_pem(key_pem).map_err(|e| err("reading service-fabric.pem", e))?;
+    let thumbprint: String = crypto::sha1(&cert)
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect();
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| err("TLS versions", e))?
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![CertificateDer::from(cert)],
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+        )
+        .map_err(|e| err("TLS configuration", e))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok((Arc::new(config), thumbprint))
+}
+
 /// A self-signed RSA certificate for `common_name`: (PKCS#8 key DER, certificate DER).
 pub(crate) fn self_signed_rsa(common_name: &str, days: i64) -> io::Result<(Vec<u8>, Vec<u8>)> {
     let pkcs8 = crypto::generate_rsa_pkcs8().map_err(io::Error::other)?;

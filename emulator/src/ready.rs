@@ -20,6 +20,12 @@ pub struct ReadyInfo {
     pub https_url: String,
     /// The plain HTTP listener (managed identity endpoints).
     pub http_url: String,
+    /// The Service Fabric managed-identity listener (HTTPS, self-signed certificate).
+    #[serde(default)]
+    pub service_fabric_url: String,
+    /// The SHA-1 thumbprint of the Service Fabric listener's certificate.
+    #[serde(default)]
+    pub service_fabric_thumbprint: String,
     /// The CA certificate that signs the HTTPS listener's certificate (PEM).
     pub ca_cert_path: PathBuf,
     /// The state directory.
@@ -67,6 +73,8 @@ impl ReadyInfo {
 pub(crate) struct ProfileInputs<'a> {
     pub(crate) https_url: &'a str,
     pub(crate) http_url: &'a str,
+    pub(crate) service_fabric_url: &'a str,
+    pub(crate) service_fabric_thumbprint: &'a str,
     pub(crate) ca_cert_path: &'a Path,
     pub(crate) directory: &'a Directory,
     /// The workload identity token file, if one was written.
@@ -227,6 +235,72 @@ fn managed_identity_profiles(
         );
     }
     out.insert("imds".into(), imds);
+    let secret = inputs.directory.settings().managed_identity_secret.clone();
+    out.insert(
+        "azure_arc".into(),
+        with(
+            base(inputs),
+            &[
+                (
+                    "IDENTITY_ENDPOINT",
+                    format!("{}/arc/metadata/identity/oauth2/token", inputs.http_url),
+                ),
+                ("IMDS_ENDPOINT", inputs.http_url.to_string()),
+            ],
+        ),
+    );
+    let bundle = inputs
+        .ca_cert_path
+        .with_file_name("service-fabric-bundle.pem")
+        .display()
+        .to_string();
+    out.insert(
+        "service_fabric".into(),
+        with(
+            base(inputs),
+            &[
+                ("SSL_CERT_FILE", bundle.clone()),
+                ("REQUESTS_CA_BUNDLE", bundle.clone()),
+                ("CURL_CA_BUNDLE", bundle.clone()),
+                ("NODE_EXTRA_CA_CERTS", bundle),
+                (
+                    "IDENTITY_ENDPOINT",
+                    format!(
+                        "{}/metadata/identity/oauth2/token",
+                        inputs.service_fabric_url
+                    ),
+                ),
+                ("IDENTITY_HEADER", secret.clone()),
+                (
+                    "IDENTITY_SERVER_THUMBPRINT",
+                    inputs.service_fabric_thumbprint.to_string(),
+                ),
+            ],
+        ),
+    );
+    out.insert(
+        "cloud_shell".into(),
+        with(
+            base(inputs),
+            &[("MSI_ENDPOINT", format!("{}/oauth2/token", inputs.http_url))],
+        ),
+    );
+    if let Some(system) = seed.managed_identities.iter().find(|m| m.system_assigned) {
+        out.insert(
+            "azure_ml".into(),
+            with(
+                base(inputs),
+                &[
+                    (
+                        "MSI_ENDPOINT",
+                        format!("{}/azureml/msi/token", inputs.http_url),
+                    ),
+                    ("MSI_SECRET", secret),
+                    ("DEFAULT_IDENTITY_CLIENT_ID", system.client_id.clone()),
+                ],
+            ),
+        );
+    }
     out.insert(
         "app_service".into(),
         with(

@@ -62,6 +62,7 @@ pub struct EmulatorBuilder {
     seed: Option<Seed>,
     https_port: u16,
     http_port: u16,
+    service_fabric_port: u16,
     bind: IpAddr,
     clock: Arc<dyn Clock>,
 }
@@ -73,6 +74,7 @@ impl Default for EmulatorBuilder {
             seed: None,
             https_port: 0,
             http_port: 0,
+            service_fabric_port: 0,
             bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
             clock: Arc::new(SystemClock),
         }
@@ -102,6 +104,12 @@ impl EmulatorBuilder {
     /// The HTTP port (0, the default, picks a free port).
     pub fn http_port(mut self, port: u16) -> Self {
         self.http_port = port;
+        self
+    }
+
+    /// The Service Fabric listener's port (0, the default, picks a free port).
+    pub fn service_fabric_port(mut self, port: u16) -> Self {
+        self.service_fabric_port = port;
         self
     }
 
@@ -140,6 +148,30 @@ impl EmulatorBuilder {
         let shared = Arc::new(
             Shared::new(&state_dir, seed, self.clock).map_err(|e| state_err(e.to_string()))?,
         );
+        let (sf_tls, sf_thumbprint) =
+            crate::pki::service_fabric_tls(&state_dir).map_err(|e| state_err(e.to_string()))?;
+        // Clients that verify the Service Fabric certificate against their trust store (the JS
+        // SDK) get a bundle of the CA and that self-signed certificate.
+        let sf_cert = std::fs::read_to_string(state_dir.join("service-fabric.pem"))
+            .map_err(|e| state_err(e.to_string()))?;
+        let sf_cert = sf_cert
+            .split("-----BEGIN PRIVATE KEY-----")
+            .next()
+            .unwrap_or_default();
+        crate::pki::write_atomic(
+            &state_dir.join("service-fabric-bundle.pem"),
+            format!("{}{sf_cert}", ca.cert_pem()).as_bytes(),
+            false,
+        )
+        .map_err(|e| state_err(e.to_string()))?;
+        let service_fabric = bind(SocketAddr::new(self.bind, self.service_fabric_port)).await?;
+        let service_fabric_addr =
+            service_fabric
+                .local_addr()
+                .map_err(|source| StartError::Bind {
+                    addr: SocketAddr::new(self.bind, self.service_fabric_port),
+                    source,
+                })?;
         let https = bind(SocketAddr::new(self.bind, self.https_port)).await?;
         let http = bind(SocketAddr::new(self.bind, self.http_port)).await?;
         let https_addr = https.local_addr().map_err(|source| StartError::Bind {
@@ -165,11 +197,19 @@ impl EmulatorBuilder {
                 routes::app(shared.clone(), Origin { scheme: "http" }),
                 signal.clone(),
             )),
+            tokio::spawn(serve(
+                service_fabric,
+                Some(TlsAcceptor::from(sf_tls)),
+                routes::service_fabric_app(shared.clone()),
+                signal.clone(),
+            )),
         ];
         let mut emulator = Emulator {
             shared,
             https_addr,
             http_addr,
+            service_fabric_addr,
+            service_fabric_thumbprint: sf_thumbprint,
             ca_pem: ca.cert_pem().to_string(),
             ca_der: ca.cert_der().to_vec(),
             ca_path: ca.path().to_path_buf(),
@@ -281,6 +321,8 @@ pub struct Emulator {
     shared: Arc<Shared>,
     https_addr: SocketAddr,
     http_addr: SocketAddr,
+    service_fabric_addr: SocketAddr,
+    service_fabric_thumbprint: String,
     ca_pem: String,
     ca_der: Vec<u8>,
     ca_path: PathBuf,
@@ -321,6 +363,17 @@ impl Emulator {
     /// The plain HTTP base URL (managed identity endpoints).
     pub fn http_url(&self) -> String {
         format!("http://{}", self.http_addr)
+    }
+
+    /// The Service Fabric listener's base URL (HTTPS with its own self-signed certificate).
+    pub fn service_fabric_url(&self) -> String {
+        format!("https://{}", self.service_fabric_addr)
+    }
+
+    /// The SHA-1 thumbprint (upper-case hex) of the Service Fabric listener's certificate, as
+    /// `IDENTITY_SERVER_THUMBPRINT` carries it.
+    pub fn service_fabric_thumbprint(&self) -> &str {
+        &self.service_fabric_thumbprint
     }
 
     /// The HTTPS listener's address.
@@ -389,6 +442,8 @@ impl Emulator {
         let inputs = ProfileInputs {
             https_url: &self.https_url(),
             http_url: &self.http_url(),
+            service_fabric_url: &self.service_fabric_url(),
+            service_fabric_thumbprint: &self.service_fabric_thumbprint,
             ca_cert_path: &self.ca_path,
             directory: &directory,
             federated_token_file: token_file.exists().then_some(token_file.as_path()),
@@ -396,6 +451,8 @@ impl Emulator {
         ReadyInfo {
             https_url: self.https_url(),
             http_url: self.http_url(),
+            service_fabric_url: self.service_fabric_url(),
+            service_fabric_thumbprint: self.service_fabric_thumbprint.clone(),
             ca_cert_path: self.ca_path.clone(),
             state_dir: self.state_dir.clone(),
             profiles: ready::profiles(&inputs),

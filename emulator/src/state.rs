@@ -38,6 +38,36 @@ pub(crate) struct Shared {
     /// `https://127.0.0.1:PORT`, set once the HTTPS listener is bound (for tokens issued on the
     /// HTTP listener, whose v2 issuer must match the HTTPS discovery document).
     pub(crate) https_origin: std::sync::OnceLock<String>,
+    /// Secrets the Azure Arc endpoint has written to challenge files and will accept.
+    pub(crate) arc_secrets: ArcSecrets,
+}
+
+/// The Azure Arc challenge secrets currently accepted (bounded; never shown by `Debug`).
+#[derive(Default)]
+pub(crate) struct ArcSecrets(std::sync::Mutex<std::collections::VecDeque<String>>);
+
+impl std::fmt::Debug for ArcSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ArcSecrets(<redacted>)")
+    }
+}
+
+impl ArcSecrets {
+    /// How many outstanding challenges are remembered.
+    const CAPACITY: usize = 64;
+
+    pub(crate) fn issue(&self, secret: String) {
+        let mut secrets = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        secrets.push_back(secret);
+        while secrets.len() > Self::CAPACITY {
+            secrets.pop_front();
+        }
+    }
+
+    pub(crate) fn accepts(&self, secret: &str) -> bool {
+        let secrets = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        secrets.iter().any(|s| s == secret)
+    }
 }
 
 fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
@@ -68,7 +98,16 @@ impl Shared {
             clock,
             clock_offset_secs: AtomicI64::new(0),
             https_origin: std::sync::OnceLock::new(),
+            arc_secrets: ArcSecrets::default(),
         })
+    }
+
+    /// Where Azure Arc challenge files go.
+    pub(crate) fn arc_key_directory(&self) -> PathBuf {
+        match &self.directory().settings().arc_key_directory {
+            Some(dir) => PathBuf::from(dir),
+            None => self.state_dir.join("arc-tokens"),
+        }
     }
 
     /// The current directory (cheap to clone, immutable).

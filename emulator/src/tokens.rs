@@ -105,6 +105,54 @@ pub(crate) fn app_token(key: &SigningKey, req: &AppTokenRequest<'_>) -> String {
     key.sign_jwt(&Value::Object(claims), v1)
 }
 
+/// The Azure CLI's public client id: user tokens from Cloud Shell and the developer tools are
+/// issued to it.
+pub(crate) const AZURE_CLI_CLIENT_ID: &str = "04b07795-8ddb-461a-bbee-02f9e1bf7b46";
+
+/// Signs a delegated (user) access token for `user`, issued to the Azure CLI client.
+pub(crate) fn user_token(
+    key: &SigningKey,
+    user: &crate::config::User,
+    audience: &str,
+    version: u8,
+    now: i64,
+    lifetime_secs: i64,
+    origin: &str,
+) -> String {
+    let v1 = version == 1;
+    let issuer = if v1 {
+        v1_issuer(&user.tenant)
+    } else {
+        v2_issuer(origin, &user.tenant)
+    };
+    let mut claims = Map::with_capacity(20);
+    claims.insert("aud".into(), json!(audience));
+    claims.insert("iss".into(), json!(issuer));
+    claims.insert("iat".into(), json!(now));
+    claims.insert("nbf".into(), json!(now));
+    claims.insert("exp".into(), json!(now + lifetime_secs));
+    let (caller, acr) = if v1 {
+        ("appid", "appidacr")
+    } else {
+        ("azp", "azpacr")
+    };
+    claims.insert(caller.into(), json!(AZURE_CLI_CLIENT_ID));
+    claims.insert(acr.into(), json!("0"));
+    claims.insert("idtyp".into(), json!("user"));
+    claims.insert("name".into(), json!(user.display_name));
+    claims.insert("oid".into(), json!(user.object_id));
+    claims.insert("scp".into(), json!("user_impersonation"));
+    claims.insert("sub".into(), json!(random_b64(32)));
+    claims.insert("tid".into(), json!(user.tenant));
+    claims.insert(
+        if v1 { "upn" } else { "preferred_username" }.into(),
+        json!(user.user_principal_name),
+    );
+    claims.insert("uti".into(), json!(random_b64(16)));
+    claims.insert("ver".into(), json!(if v1 { "1.0" } else { "2.0" }));
+    key.sign_jwt(&Value::Object(claims), v1)
+}
+
 /// Claims of a projected Kubernetes service-account token.
 #[derive(Debug, Serialize)]
 struct KubernetesClaims<'a> {

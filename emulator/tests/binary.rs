@@ -26,7 +26,15 @@ fn spawn(state: &Path, extra: &[&str]) -> Running {
     let ready_path = state.join("custom-ready.json");
     let _ = std::fs::remove_file(&ready_path);
     let mut running_child = Command::new(BIN)
-        .args(["--https-port", "0", "--http-port", "0", "--state-dir"])
+        .args([
+            "--https-port",
+            "0",
+            "--http-port",
+            "0",
+            "--service-fabric-port",
+            "0",
+            "--state-dir",
+        ])
         .arg(state)
         .arg("--ready-file")
         .arg(&ready_path)
@@ -218,7 +226,15 @@ fn a_bad_config_fails_fast_with_a_clear_message() {
     let config = dir.path().join("bad.toml");
     std::fs::write(&config, "[[tenants]]\nid = \"not-a-guid\"\n").unwrap();
     let output = Command::new(BIN)
-        .args(["--https-port", "0", "--http-port", "0", "--state-dir"])
+        .args([
+            "--https-port",
+            "0",
+            "--http-port",
+            "0",
+            "--service-fabric-port",
+            "0",
+            "--state-dir",
+        ])
         .arg(dir.path())
         .arg("--config")
         .arg(&config)
@@ -237,7 +253,15 @@ fn rotate_key_subcommand_changes_the_signing_key_of_a_state_dir() {
     let dir = tempfile::tempdir().unwrap();
     let rotate = || {
         let out = Command::new(BIN)
-            .args(["--https-port", "0", "--http-port", "0", "--state-dir"])
+            .args([
+                "--https-port",
+                "0",
+                "--http-port",
+                "0",
+                "--service-fabric-port",
+                "0",
+                "--state-dir",
+            ])
             .arg(dir.path())
             .arg("rotate-key")
             .output()

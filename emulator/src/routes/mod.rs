@@ -83,13 +83,32 @@ pub(crate) fn app(shared: Arc<Shared>, origin: Origin) -> Router {
             "/metadata/identity/oauth2/token/",
             get(managed_identity::imds),
         )
-        .route("/msi/token", get(managed_identity::app_service));
+        .route("/msi/token", get(managed_identity::app_service))
+        .route(
+            "/arc/metadata/identity/oauth2/token",
+            get(managed_identity::arc),
+        )
+        .route("/oauth2/token", post(managed_identity::cloud_shell))
+        .route("/azureml/msi/token", get(managed_identity::azure_ml));
     Router::new()
         .merge(entra)
         .nest("/_emulator", control::router())
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(shared.clone(), observe))
         .layer(axum::Extension(origin))
+        .with_state(shared)
+}
+
+/// The router of the Service Fabric listener (HTTPS with its own self-signed certificate).
+pub(crate) fn service_fabric_app(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route(
+            "/metadata/identity/oauth2/token",
+            get(managed_identity::service_fabric),
+        )
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(shared.clone(), observe))
+        .layer(axum::Extension(Origin { scheme: "https" }))
         .with_state(shared)
 }
 

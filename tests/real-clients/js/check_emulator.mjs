@@ -31,7 +31,14 @@ const CASES = {
   managed_identity_imds: ["imds", ARM, "token"],
   managed_identity_imds_user_assigned: ["imds_user_assigned", ARM, "token"],
   managed_identity_app_service: ["app_service", ARM, "token"],
+  managed_identity_azure_arc: ["azure_arc", ARM, "token"],
+  managed_identity_service_fabric: ["service_fabric", ARM, "token"],
+  managed_identity_cloud_shell: ["cloud_shell", ARM, "token"],
+  managed_identity_azure_ml: ["azure_ml", ARM, "token"],
 };
+// Tokens that are not issued to the profile's AZURE_CLIENT_ID: Cloud Shell tokens are the
+// signed-in user's, issued to the Azure CLI's client id.
+const EXPECTED_CLIENT = { managed_identity_cloud_shell: "04b07795-8ddb-461a-bbee-02f9e1bf7b46" };
 const SYSTEM_ASSIGNED_CLIENT_ID = "a0a0a0a0-0000-4000-8000-000000000001";
 
 async function buildCredential(name, env) {
@@ -63,6 +70,10 @@ async function buildCredential(name, env) {
       return new identity.ManagedIdentityCredential({ clientId: env.AZURE_CLIENT_ID });
     case "managed_identity_imds":
     case "managed_identity_app_service":
+    case "managed_identity_azure_arc":
+    case "managed_identity_service_fabric":
+    case "managed_identity_cloud_shell":
+    case "managed_identity_azure_ml":
       return new identity.ManagedIdentityCredential();
     default:
       throw new Error(`unknown case ${name}`);
@@ -83,7 +94,7 @@ function getJson(url) {
 
 const b64 = (s) => Buffer.from(s, "base64url");
 
-async function verifyToken(token, scope, env) {
+async function verifyToken(token, scope, env, name) {
   const [h, p, s] = token.split(".");
   const header = JSON.parse(b64(h).toString());
   const claims = JSON.parse(b64(p).toString());
@@ -102,7 +113,8 @@ async function verifyToken(token, scope, env) {
     : [API_APP_ID, `${authority}/${claims.tid}/v2.0`];
   if (claims.aud !== aud) throw new Error(`aud ${claims.aud} != ${aud}`);
   if (claims.iss !== iss) throw new Error(`iss ${claims.iss} != ${iss}`);
-  const expectedClient = env.AZURE_CLIENT_ID || env.AZURESUBSCRIPTION_CLIENT_ID || SYSTEM_ASSIGNED_CLIENT_ID;
+  const expectedClient = EXPECTED_CLIENT[name] || env.AZURE_CLIENT_ID || env.AZURESUBSCRIPTION_CLIENT_ID
+    || SYSTEM_ASSIGNED_CLIENT_ID;
   if ((claims.appid || claims.azp) !== expectedClient) throw new Error("issued to the wrong client");
   return { aud: claims.aud, iss: claims.iss, oid: claims.oid };
 }
@@ -112,7 +124,7 @@ async function runCase(name) {
   try {
     const credential = await buildCredential(name, process.env);
     const token = await credential.getToken(scope);
-    const claims = await verifyToken(token.token, scope, process.env);
+    const claims = await verifyToken(token.token, scope, process.env, name);
     console.log(JSON.stringify({ ok: true, claims }));
   } catch (e) {
     console.log(JSON.stringify({ ok: false, error: `${e.name}: ${e.message}` }));
@@ -121,7 +133,7 @@ async function runCase(name) {
 
 async function startEmulator(binary, workdir) {
   const ready = join(workdir, "ready.json");
-  const child = spawn(binary, ["--https-port", "0", "--http-port", "0",
+  const child = spawn(binary, ["--https-port", "0", "--http-port", "0", "--service-fabric-port", "0",
     "--state-dir", join(workdir, "state"), "--ready-file", ready], { stdio: "ignore" });
   const deadline = Date.now() + 60000;
   while (!existsSync(ready)) {

@@ -39,6 +39,16 @@ CASES = {
     "managed_identity_imds": ("imds", ARM, "token"),
     "managed_identity_imds_user_assigned": ("imds_user_assigned", ARM, "token"),
     "managed_identity_app_service": ("app_service", ARM, "token"),
+    "managed_identity_azure_arc": ("azure_arc", ARM, "token"),
+    "managed_identity_service_fabric": ("service_fabric", ARM, "token"),
+    "managed_identity_cloud_shell": ("cloud_shell", ARM, "token"),
+    "managed_identity_azure_ml": ("azure_ml", ARM, "token"),
+}
+
+# Tokens that are not issued to the profile's AZURE_CLIENT_ID.
+EXPECTED_CLIENT = {
+    # Cloud Shell tokens are the signed-in user's, issued to the Azure CLI's client id.
+    "managed_identity_cloud_shell": "04b07795-8ddb-461a-bbee-02f9e1bf7b46",
 }
 
 SYSTEM_ASSIGNED_CLIENT_ID = "a0a0a0a0-0000-4000-8000-000000000001"
@@ -99,7 +109,7 @@ def build_credential(name, env):
     raise ValueError(f"unknown case {name}")
 
 
-def verify(token, scope, env):
+def verify(token, scope, env, name=""):
     """Verify the token's signature against JWKS and check its issuer and audience."""
     import jwt
     import requests
@@ -117,8 +127,8 @@ def verify(token, scope, env):
     else:
         audience, issuer = API_APP_ID, f"{authority}/{tid}/v2.0"
     claims = jwt.decode(token, key.key, algorithms=["RS256"], audience=audience, issuer=issuer)
-    client = (env.get("AZURE_CLIENT_ID") or env.get("AZURESUBSCRIPTION_CLIENT_ID")
-              or SYSTEM_ASSIGNED_CLIENT_ID)
+    client = (EXPECTED_CLIENT.get(name) or env.get("AZURE_CLIENT_ID")
+              or env.get("AZURESUBSCRIPTION_CLIENT_ID") or SYSTEM_ASSIGNED_CLIENT_ID)
     caller = claims.get("appid") or claims.get("azp")
     if caller != client:
         raise AssertionError(f"token was issued to {caller}, expected {client}")
@@ -132,7 +142,7 @@ def run_case(name):
     try:
         credential = build_credential(name, env)
         token = credential.get_token(scope)
-        claims = verify(token.token, scope, env)
+        claims = verify(token.token, scope, env, name)
         outcome = {"ok": True, "claims": {k: claims[k] for k in ("aud", "iss", "tid", "oid")}}
     except Exception as e:  # noqa: BLE001 - report every failure as data
         outcome = {"ok": False, "error": f"{type(e).__name__}: {e}"}
@@ -143,7 +153,7 @@ def start_emulator(binary, workdir):
     ready = os.path.join(workdir, "ready.json")
     log = open(os.path.join(workdir, "emulator.log"), "wb")
     proc = subprocess.Popen(
-        [binary, "--https-port", "0", "--http-port", "0", "--state-dir",
+        [binary, "--https-port", "0", "--http-port", "0", "--service-fabric-port", "0", "--state-dir",
          os.path.join(workdir, "state"), "--ready-file", ready],
         stdout=log, stderr=subprocess.STDOUT,
     )
