@@ -11,7 +11,7 @@
 //! | [`ClientAssertionCredential`] | an application with a signed assertion you supply |
 //! | [`WorkloadIdentityCredential`] | a Kubernetes workload through Entra Workload ID |
 //! | [`AzurePipelinesCredential`] | an Azure Pipelines service connection |
-//! | [`ManagedIdentityCredential`] | the managed identity of an Azure VM (IMDS) or App Service |
+//! | [`ManagedIdentityCredential`] | the managed identity of an Azure host: IMDS, App Service, Arc, Service Fabric, Cloud Shell, Azure ML |
 //!
 //! # Where this crate differs from upstream
 //!
@@ -33,7 +33,7 @@ mod client_secret_credential;
 mod confidential;
 mod entra;
 mod errors;
-mod managed_identity_credential;
+mod managed_identity;
 pub mod os;
 mod workload_identity_credential;
 
@@ -48,7 +48,7 @@ pub use client_certificate_credential::{
 pub use client_secret_credential::{ClientSecretCredential, ClientSecretCredentialOptions};
 pub use confidential::TokenRequestExtras;
 pub use errors::{CredentialUnavailable, is_unavailable};
-pub use managed_identity_credential::{
+pub use managed_identity::{
     ImdsRetryOptions, ManagedIdentityCredential, ManagedIdentityCredentialOptions, UserAssignedId,
 };
 pub use workload_identity_credential::{

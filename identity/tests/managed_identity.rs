@@ -119,7 +119,7 @@ async fn app_service_system_and_every_user_assigned_id_kind() {
 }
 
 #[tokio::test]
-async fn unassigned_identity_and_unsupported_sources_give_clear_errors() {
+async fn unassigned_identity_gives_a_clear_error() {
     let emu = Emulator::start().await.unwrap();
     let env = MapEnv::from([("AZURE_POD_IDENTITY_AUTHORITY_HOST", emu.http_url())]);
     let cred = ManagedIdentityCredential::new(Some(options(
@@ -137,34 +137,144 @@ async fn unassigned_identity_and_unsupported_sources_give_clear_errors() {
         "{err}"
     );
     assert!(err.to_string().ends_with("#managed-id"), "{err}");
-    for (vars, expected) in [
+}
+
+/// The environment of one of the emulator's ready-file profiles.
+fn profile_env(emu: &Emulator, name: &str) -> MapEnv {
+    emu.ready_info()
+        .profile(name)
+        .unwrap()
+        .clone()
+        .into_iter()
+        .collect()
+}
+
+fn host_options(
+    emu: &Emulator,
+    profile: &str,
+    id: Option<UserAssignedId>,
+) -> ManagedIdentityCredentialOptions {
+    ManagedIdentityCredentialOptions {
+        arc_key_directory: Some(emu.state_dir().join("arc-tokens")),
+        ..options(emu, profile_env(emu, profile), id)
+    }
+}
+
+#[tokio::test]
+async fn every_other_host_kind_gets_a_token_from_its_profile() {
+    let emu = Emulator::start().await.unwrap();
+    let cases = [
+        ("azure_arc", None, well_known::SYSTEM_ASSIGNED_CLIENT_ID),
         (
-            vec![
-                ("IDENTITY_ENDPOINT", "http://x"),
-                ("IDENTITY_HEADER", "h"),
-                ("IDENTITY_SERVER_THUMBPRINT", "t"),
-            ],
-            "Service Fabric",
+            "service_fabric",
+            None,
+            well_known::SYSTEM_ASSIGNED_CLIENT_ID,
+        ),
+        ("azure_ml", None, well_known::SYSTEM_ASSIGNED_CLIENT_ID),
+        (
+            "azure_ml",
+            Some(UserAssignedId::ClientId(
+                well_known::USER_ASSIGNED_CLIENT_ID.into(),
+            )),
+            well_known::USER_ASSIGNED_CLIENT_ID,
+        ),
+        // Cloud Shell tokens are the signed-in user's, issued to the Azure CLI client.
+        ("cloud_shell", None, "04b07795-8ddb-461a-bbee-02f9e1bf7b46"),
+    ];
+    for (profile, id, expected) in cases {
+        // Service Fabric: the client options carry no transport, so the credential builds its
+        // own that pins IDENTITY_SERVER_THUMBPRINT.
+        let mut opts = host_options(&emu, profile, id);
+        if profile == "service_fabric" {
+            opts.client_options = Default::default();
+        }
+        let cred = ManagedIdentityCredential::new(Some(opts)).unwrap();
+        let token = cred
+            .get_token(&[ARM], None)
+            .await
+            .unwrap_or_else(|e| panic!("{profile}: {e}"));
+        assert_eq!(appid(&token), expected, "{profile}");
+    }
+}
+
+#[tokio::test]
+async fn service_fabric_refuses_a_server_whose_thumbprint_does_not_match() {
+    let emu = Emulator::start().await.unwrap();
+    let mut env: Vec<(String, String)> = emu
+        .ready_info()
+        .profile("service_fabric")
+        .unwrap()
+        .clone()
+        .into_iter()
+        .collect();
+    for (k, v) in &mut env {
+        if k == "IDENTITY_SERVER_THUMBPRINT" {
+            *v = "00".repeat(20);
+        }
+    }
+    let mut opts = options(&emu, env.into_iter().collect(), None);
+    opts.client_options = Default::default();
+    let cred = ManagedIdentityCredential::new(Some(opts)).unwrap();
+    let err = cred.get_token(&[ARM], None).await.unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("ManagedIdentityCredential authentication failed."),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn arc_challenge_files_outside_the_key_directory_are_refused() {
+    let emu = Emulator::start().await.unwrap();
+    let mut opts = host_options(&emu, "azure_arc", None);
+    opts.arc_key_directory = Some("/var/opt/azcmagent/tokens".into());
+    let cred = ManagedIdentityCredential::new(Some(opts)).unwrap();
+    let err = cred.get_token(&[ARM], None).await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("is not in /var/opt/azcmagent/tokens"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn user_assigned_ids_a_host_cannot_select_are_refused_at_construction() {
+    let emu = Emulator::start().await.unwrap();
+    let client = || {
+        Some(UserAssignedId::ClientId(
+            well_known::USER_ASSIGNED_CLIENT_ID.into(),
+        ))
+    };
+    let object = || {
+        Some(UserAssignedId::ObjectId(
+            well_known::USER_ASSIGNED_OBJECT_ID.into(),
+        ))
+    };
+    for (profile, id, message) in [
+        (
+            "azure_arc",
+            client(),
+            "Azure Arc managed identity doesn't support user-assigned client ids",
         ),
         (
-            vec![
-                ("IDENTITY_ENDPOINT", "http://x"),
-                ("IMDS_ENDPOINT", "http://x"),
-            ],
-            "Azure Arc",
+            "service_fabric",
+            client(),
+            "Service Fabric managed identity doesn't support user-assigned client ids",
         ),
         (
-            vec![("MSI_ENDPOINT", "http://x"), ("MSI_SECRET", "s")],
-            "Azure ML",
+            "cloud_shell",
+            client(),
+            "Cloud Shell managed identity doesn't support user-assigned client ids",
         ),
-        (vec![("MSI_ENDPOINT", "http://x")], "CloudShell"),
+        (
+            "azure_ml",
+            object(),
+            "Azure ML managed identity doesn't support user-assigned object ids",
+        ),
     ] {
-        let env: MapEnv = vars.into_iter().collect();
-        let err = ManagedIdentityCredential::new(Some(options(&emu, env, None))).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            format!("{expected} managed identity isn't supported")
-        );
+        let err =
+            ManagedIdentityCredential::new(Some(host_options(&emu, profile, id))).unwrap_err();
+        assert!(err.to_string().starts_with(message), "{profile}: {err}");
     }
 }
 
@@ -223,7 +333,7 @@ async fn imds_410_is_retried_for_up_to_seventy_seconds() {
     assert!((clock.now() - start) <= time::Duration::seconds(70));
     assert!(
         err.to_string()
-            .contains("410 response from the managed identity endpoint (after"),
+            .contains("410 response from the IMDS managed identity endpoint (after"),
         "{err}"
     );
     assert!(transport.calls() < 50);

@@ -1,0 +1,282 @@
+//! Authenticates the managed identity of the Azure resource the code runs on.
+//!
+//! The source is chosen in the constructor from environment variables, in the documented order:
+//!
+//! | Variables | Source | User-assigned ids |
+//! |---|---|---|
+//! | `IDENTITY_ENDPOINT` + `IDENTITY_HEADER` + `IDENTITY_SERVER_THUMBPRINT` | Service Fabric (HTTPS; the server certificate is pinned to the thumbprint) | none (the application's identity is configured in the cluster) |
+//! | `IDENTITY_ENDPOINT` + `IDENTITY_HEADER` | App Service, Functions, Container Apps | client id, object id, resource id |
+//! | `IDENTITY_ENDPOINT` + `IMDS_ENDPOINT` | Azure Arc (challenge file in `/var/opt/azcmagent/tokens`) | none |
+//! | `MSI_ENDPOINT` + `MSI_SECRET` | Azure ML (`DEFAULT_IDENTITY_CLIENT_ID` when no id is given) | client id |
+//! | `MSI_ENDPOINT` | Cloud Shell (the signed-in user's token) | none |
+//! | none of the above | IMDS (VMs, scale sets, AKS nodes); `AZURE_POD_IDENTITY_AUTHORITY_HOST` overrides the address | client id, object id, resource id |
+//!
+//! Beyond upstream (which supports IMDS, App Service and, in its beta, system-assigned Arc):
+//! every source above; the IMDS address can be overridden, so it is testable without a proxy;
+//! App Service accepts resource ids; `expires_on` is accepted as a string or a number, with an
+//! `expires_in` fallback; IMDS retries follow Azure's guidance and are configurable
+//! ([`ImdsRetryOptions`]).
+//!
+//! To emulate a host, start `entra-emulator` and apply the ready file's profile of the same
+//! name: `imds`, `imds_user_assigned`, `app_service`, `azure_arc`, `service_fabric`,
+//! `cloud_shell`, `azure_ml`.
+//!
+//! ```no_run
+//! # async fn demo() -> azure_core::Result<()> {
+//! use azure_core::credentials::TokenCredential;
+//! use azure_identity::{ManagedIdentityCredential, ManagedIdentityCredentialOptions, UserAssignedId};
+//!
+//! let credential = ManagedIdentityCredential::new(Some(ManagedIdentityCredentialOptions {
+//!     user_assigned_id: Some(UserAssignedId::ClientId("b1b1b1b1-0000-4000-8000-000000000001".into())),
+//!     ..Default::default()
+//! }))?;
+//! let token = credential.get_token(&["https://management.azure.com/.default"], None).await?;
+//! # let _ = token;
+//! # Ok(()) }
+//! ```
+
+mod retry;
+mod sources;
+mod tls;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use azure_core::credentials::{AccessToken, TokenCredential, TokenRequestOptions};
+use azure_core::error::{Error, ErrorKind};
+use azure_core::http::{ClientOptions, Context, Pipeline, RawResponse};
+
+pub use retry::ImdsRetryOptions;
+use sources::Source;
+
+use crate::cache::{CacheKey, TokenCache};
+use crate::entra::{FetchedToken, new_pipeline, parse_token_response, send};
+use crate::errors::{authentication_error, credential_error, validate_scopes};
+use crate::os::Os;
+
+const NAME: &str = "ManagedIdentityCredential";
+const FRAGMENT: &str = "managed-id";
+
+/// Identifies a specific user-assigned identity for [`ManagedIdentityCredential`] to
+/// authenticate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum UserAssignedId {
+    /// The client (application) id.
+    ClientId(String),
+    /// The object (principal) id.
+    ObjectId(String),
+    /// The ARM resource id.
+    ResourceId(String),
+}
+
+/// Options for constructing a new [`ManagedIdentityCredential`].
+#[derive(Debug, Clone, Default)]
+pub struct ManagedIdentityCredentialOptions {
+    /// A user-assigned identity; the system-assigned identity when `None`.
+    pub user_assigned_id: Option<UserAssignedId>,
+    /// HTTP options: transport and retry.
+    pub client_options: ClientOptions,
+    /// The IMDS base URL (default `AZURE_POD_IDENTITY_AUTHORITY_HOST`, else
+    /// `http://169.254.169.254`). (Addition beyond upstream.)
+    pub imds_endpoint: Option<String>,
+    /// Retries of the IMDS source. (Addition beyond upstream.)
+    pub imds_retry: ImdsRetryOptions,
+    /// The only directory an Azure Arc challenge file may be in (default
+    /// `/var/opt/azcmagent/tokens`, on Windows `%ProgramData%\AzureConnectedMachineAgent\Tokens`).
+    /// (Addition beyond upstream, for testing.)
+    pub arc_key_directory: Option<PathBuf>,
+    /// Environment, files, clock and sleep. (Addition beyond upstream; defaults to the real
+    /// ones.)
+    pub os: Os,
+}
+
+/// Authenticates a managed identity from Azure App Service or an Azure Virtual Machine (and,
+/// here, every other Azure host that offers one).
+#[derive(Debug)]
+pub struct ManagedIdentityCredential {
+    source: Source,
+    id: Option<UserAssignedId>,
+    pipeline: Pipeline,
+    cache: TokenCache,
+    os: Os,
+    retry: ImdsRetryOptions,
+}
+
+impl ManagedIdentityCredential {
+    /// Creates a credential for the environment's managed-identity source.
+    ///
+    /// # Errors
+    /// An endpoint that is not a URL, a Service Fabric thumbprint that is not 40 hex digits, or
+    /// a user-assigned id the source cannot use.
+    pub fn new(options: Option<ManagedIdentityCredentialOptions>) -> azure_core::Result<Arc<Self>> {
+        let options = options.unwrap_or_default();
+        let source = Source::detect(&options)?;
+        source.check_user_assigned(options.user_assigned_id.as_ref())?;
+        tracing::info!(
+            credential = NAME,
+            source = source.name(),
+            user_assigned_id = ?options.user_assigned_id,
+            "managed identity source selected"
+        );
+        let mut client_options = options.client_options;
+        if matches!(source, Source::Imds { .. }) {
+            // IMDS retries are this credential's own (see ImdsRetryOptions).
+            client_options.retry = azure_core::http::RetryOptions::none();
+        }
+        if let Source::ServiceFabric { thumbprint, .. } = &source
+            && client_options.transport.is_none()
+        {
+            client_options.transport = Some(tls::pinned_transport(thumbprint)?);
+            // A certificate that does not match the pin fails as a connection error, which the
+            // default policy would retry for a minute; a wrong pin is not transient.
+            client_options.retry = azure_core::http::RetryOptions::exponential(
+                azure_core::http::ExponentialRetryOptions {
+                    max_retries: 2,
+                    max_total_elapsed: time::Duration::seconds(5),
+                    ..Default::default()
+                },
+            );
+        }
+        Ok(Arc::new(Self {
+            source,
+            id: options.user_assigned_id,
+            pipeline: new_pipeline(client_options),
+            cache: TokenCache::default(),
+            os: options.os,
+            retry: options.imds_retry,
+        }))
+    }
+
+    async fn fetch(
+        &self,
+        context: &Context<'_>,
+        resource: &str,
+    ) -> azure_core::Result<FetchedToken> {
+        let started = self.os.now();
+        let mut retries = 0u32;
+        let mut authorization = None;
+        loop {
+            let mut request =
+                self.source
+                    .request(resource, self.id.as_ref(), authorization.as_deref());
+            let response = send(&self.pipeline, context, &mut request).await?;
+            let status = u16::from(response.status());
+            if (200..300).contains(&status) {
+                return parse_token_response(response.body().as_ref(), self.os.now());
+            }
+            if let Source::Arc { key_directory, .. } = &self.source
+                && authorization.is_none()
+            {
+                authorization = Some(sources::answer_arc_challenge(
+                    &response,
+                    key_directory,
+                    &self.os,
+                )?);
+                continue;
+            }
+            match self.retry_delay(&response, status, retries + 1, started) {
+                Some(delay) => {
+                    retries += 1;
+                    tracing::debug!(
+                        credential = NAME,
+                        status,
+                        retry = retries,
+                        delay_ms = delay.whole_milliseconds() as i64,
+                        "retrying IMDS"
+                    );
+                    self.os.sleep.sleep(delay).await;
+                }
+                None => return Err(failure(&self.source, response, status, retries)),
+            }
+        }
+    }
+
+    /// How long to wait before retry number `retry`, or `None` when the response is final.
+    fn retry_delay(
+        &self,
+        response: &RawResponse,
+        status: u16,
+        retry: u32,
+        started: time::OffsetDateTime,
+    ) -> Option<time::Duration> {
+        if !matches!(self.source, Source::Imds { .. }) {
+            return None;
+        }
+        let retry_after = response
+            .headers()
+            .get_optional_str(&azure_core::http::headers::HeaderName::from_static(
+                "retry-after",
+            ))
+            .and_then(|v| v.trim().parse::<i64>().ok())
+            .map(time::Duration::seconds);
+        self.retry
+            .delay(status, retry, retry_after, self.os.now() - started)
+    }
+}
+
+/// The error for a final non-success response.
+fn failure(source: &Source, response: RawResponse, status: u16, retries: u32) -> Error {
+    let body = String::from_utf8_lossy(response.body().as_ref())
+        .chars()
+        .take(500)
+        .collect::<String>();
+    let attempts = if retries > 0 {
+        format!(" (after {retries} retries)")
+    } else {
+        String::new()
+    };
+    let message = if status == 400 && matches!(source, Source::Imds { .. }) {
+        format!("The requested identity has not been assigned to this resource. {body}")
+    } else {
+        format!(
+            "{status} response from the {} managed identity endpoint{attempts}: {body}",
+            source.name()
+        )
+    };
+    Error::with_message(
+        ErrorKind::HttpResponse {
+            status: response.status(),
+            error_code: None,
+            raw_response: Some(Box::new(response)),
+        },
+        message,
+    )
+}
+
+#[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
+#[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
+impl TokenCredential for ManagedIdentityCredential {
+    async fn get_token(
+        &self,
+        scopes: &[&str],
+        options: Option<TokenRequestOptions<'_>>,
+    ) -> azure_core::Result<AccessToken> {
+        validate_scopes(scopes)?;
+        let [scope] = scopes else {
+            return Err(credential_error(format!(
+                "{NAME} requires exactly one scope; got {}",
+                scopes.len()
+            )));
+        };
+        let resource = scope.strip_suffix("/.default").unwrap_or(scope);
+        let key = CacheKey {
+            scopes,
+            tenant: None,
+            claims: None,
+        };
+        if let Some(token) = self.cache.try_hit(&key, self.os.clock.as_ref()) {
+            return Ok(token);
+        }
+        let options = options.unwrap_or_default();
+        let context = &options.method_options.context;
+        Box::pin(
+            self.cache
+                .get_or_fetch(NAME, key, self.os.clock.as_ref(), || {
+                    self.fetch(context, resource)
+                }),
+        )
+        .await
+        .map_err(|e| authentication_error(NAME, Some(FRAGMENT), e))
+    }
+}
