@@ -59,6 +59,10 @@ pub mod well_known {
     pub const USER_OBJECT_ID: &str = "c0c0c0c0-0000-4000-8000-000000000001";
     /// The seeded user's sign-in name.
     pub const USER_PRINCIPAL_NAME: &str = "emulator.user@emulator.onmicrosoft.com";
+    /// The seeded user's password.
+    pub const USER_PASSWORD: &str = "emulator-user-password";
+    /// The subscription the developer tools report.
+    pub const SUBSCRIPTION_ID: &str = "cccccccc-cccc-cccc-cccc-cccccccccccc";
     /// The `IDENTITY_HEADER` the App Service endpoint expects.
     pub const APP_SERVICE_IDENTITY_HEADER: &str = "emulator-identity-header";
     /// The audience every federated credential expects by default.
@@ -99,7 +103,7 @@ pub struct Seed {
 }
 
 /// A user principal.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct User {
     /// The tenant it lives in.
@@ -111,6 +115,20 @@ pub struct User {
     /// A display name.
     #[serde(default)]
     pub display_name: String,
+    /// The password the developer tools sign in with (resource-owner password grant).
+    #[serde(default)]
+    pub password: Option<String>,
+}
+
+impl std::fmt::Debug for User {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("User")
+            .field("tenant", &self.tenant)
+            .field("object_id", &self.object_id)
+            .field("user_principal_name", &self.user_principal_name)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 /// A managed identity the emulated Azure host can use.

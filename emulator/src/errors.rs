@@ -151,6 +151,24 @@ pub const AADSTS: &[ErrorSpec] = &[
         template: "The request body must contain the following parameter: '{}'.",
     },
     ErrorSpec {
+        code: 50126,
+        error: "invalid_grant",
+        status: 400,
+        template: "Error validating credentials due to invalid username or password.",
+    },
+    ErrorSpec {
+        code: 9002313,
+        error: "invalid_grant",
+        status: 400,
+        template: "Invalid request. Request is malformed or invalid. {}",
+    },
+    ErrorSpec {
+        code: 700082,
+        error: "invalid_grant",
+        status: 400,
+        template: "The refresh token has expired due to inactivity. The token was issued on {} and was inactive for 90.00:00:00.",
+    },
+    ErrorSpec {
         code: 90004,
         error: "invalid_request",
         status: 400,

@@ -75,6 +75,8 @@ pub(crate) struct ProfileInputs<'a> {
     pub(crate) http_url: &'a str,
     pub(crate) service_fabric_url: &'a str,
     pub(crate) service_fabric_thumbprint: &'a str,
+    /// `(AZURE_CONFIG_DIR, AZD_CONFIG_DIR)`, signed in.
+    pub(crate) cli_config_dirs: (PathBuf, PathBuf),
     pub(crate) ca_cert_path: &'a Path,
     pub(crate) directory: &'a Directory,
     /// The workload identity token file, if one was written.
@@ -180,6 +182,7 @@ pub(crate) fn profiles(inputs: &ProfileInputs<'_>) -> BTreeMap<String, BTreeMap<
         );
     }
     managed_identity_profiles(inputs, &mut out);
+    cli_profiles(inputs, &mut out);
     if let Some(conn) = seed.pipelines.first() {
         let uri = format!(
             "{}/{}/{}/_apis/distributedtask/hubs/build/plans/{PLAN_ID}/jobs/{JOB_ID}/oidctoken",
@@ -204,6 +207,43 @@ pub(crate) fn profiles(inputs: &ProfileInputs<'_>) -> BTreeMap<String, BTreeMap<
         );
     }
     out
+}
+
+/// The directory holding the fake `az`/`azd`: next to this executable (they build into the
+/// same target directory), if they are there.
+fn fake_cli_dir() -> Option<PathBuf> {
+    let dir = std::env::current_exe().ok()?.parent()?.to_path_buf();
+    let candidates = [dir.clone(), dir.parent()?.to_path_buf()];
+    candidates
+        .into_iter()
+        .find(|d| d.join("az").is_file() && d.join("azd").is_file())
+}
+
+/// `azure_cli` and `azure_developer_cli`: config directories signed in as the seed user, and a
+/// `PATH` that finds the fake CLIs first.
+fn cli_profiles(inputs: &ProfileInputs<'_>, out: &mut BTreeMap<String, BTreeMap<String, String>>) {
+    if inputs.directory.seed.users.is_empty() {
+        return;
+    }
+    let path = match (fake_cli_dir(), std::env::var("PATH")) {
+        (Some(dir), Ok(path)) => Some(format!("{}:{path}", dir.display())),
+        (Some(dir), Err(_)) => Some(dir.display().to_string()),
+        (None, _) => None,
+    };
+    let (az, azd) = &inputs.cli_config_dirs;
+    for (name, var, dir) in [
+        ("azure_cli", "AZURE_CONFIG_DIR", az),
+        ("azure_developer_cli", "AZD_CONFIG_DIR", azd),
+    ] {
+        let mut vars = with(
+            base(inputs),
+            &[(var, dir.display().to_string()), ("TZ", "UTC".to_string())],
+        );
+        if let Some(path) = &path {
+            vars.insert("PATH".into(), path.clone());
+        }
+        out.insert(name.into(), vars);
+    }
 }
 
 /// `imds`, `imds_user_assigned` and `app_service`.

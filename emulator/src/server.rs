@@ -221,6 +221,9 @@ impl EmulatorBuilder {
         emulator
             .write_federated_token_file()
             .map_err(|e| state_err(e.to_string()))?;
+        emulator
+            .write_cli_profiles()
+            .map_err(|e| state_err(e.to_string()))?;
         tasks.push(tokio::spawn(refresh_token_file(
             emulator.shared.clone(),
             emulator.federated_token_path(),
@@ -444,6 +447,7 @@ impl Emulator {
             http_url: &self.http_url(),
             service_fabric_url: &self.service_fabric_url(),
             service_fabric_thumbprint: &self.service_fabric_thumbprint,
+            cli_config_dirs: self.cli_config_dirs(),
             ca_cert_path: &self.ca_path,
             directory: &directory,
             federated_token_file: token_file.exists().then_some(token_file.as_path()),
@@ -470,6 +474,40 @@ impl Emulator {
     /// The workload identity token file the `workload_identity` profile points at.
     pub fn federated_token_path(&self) -> PathBuf {
         self.state_dir.join("tokens").join("kubernetes-token")
+    }
+
+    /// Config directories for the fake `az` and `azd`, signed in as the seed's first user
+    /// (written at start): `(AZURE_CONFIG_DIR, AZD_CONFIG_DIR)`.
+    pub fn cli_config_dirs(&self) -> (PathBuf, PathBuf) {
+        (self.state_dir.join("azure-cli"), self.state_dir.join("azd"))
+    }
+
+    /// Writes the fake CLIs' signed-in profile (the `fake-cli` crate's documented format) into
+    /// both config directories.
+    fn write_cli_profiles(&self) -> std::io::Result<()> {
+        let directory = self.shared.directory();
+        let Some(user) = directory.seed.users.first() else {
+            return Ok(());
+        };
+        let now = self.shared.now().unix_timestamp();
+        let refresh_token = crate::routes::user_grants::mint_refresh_token(
+            &self.shared,
+            user,
+            crate::tokens::AZURE_CLI_CLIENT_ID,
+            now,
+        );
+        let profile = serde_json::json!({
+            "endpoint": { "authority": self.https_url(), "ca_cert_path": self.ca_path },
+            "tenant": user.tenant,
+            "subscription": crate::config::well_known::SUBSCRIPTION_ID,
+            "account": { "kind": "user", "username": user.user_principal_name, "refresh_token": refresh_token },
+        });
+        let json = serde_json::to_vec_pretty(&profile).map_err(std::io::Error::other)?;
+        let (az, azd) = self.cli_config_dirs();
+        for dir in [az, azd] {
+            crate::pki::write_atomic(&dir.join("entra-emulator-profile.json"), &json, true)?;
+        }
+        Ok(())
     }
 
     /// Re-mints the workload identity token file now.

@@ -425,7 +425,7 @@ async fn request_errors_map_to_their_codes() {
         (
             t,
             vec![
-                ("grant_type", "password"),
+                ("grant_type", "urn:example:unsupported"),
                 ("client_id", well_known::SECRET_APP_CLIENT_ID),
                 ("scope", ARM),
             ],

@@ -49,6 +49,9 @@ const KNOWN_FIELDS: &[&str] = &[
     "x-client-last-telemetry",
     "x-app-name",
     "x-app-ver",
+    "username",
+    "password",
+    "refresh_token",
 ];
 
 /// Scopes MSAL clients may add that do not name a resource.
@@ -176,13 +179,34 @@ impl TokenRequest<'_> {
         let basic = basic_credentials(self.headers);
         let grant_type = form::get(&fields, "grant_type")
             .ok_or_else(|| EntraError::new(900144, &["grant_type"]))?;
-        if grant_type != "client_credentials" {
-            return Err(EntraError::new(70003, &[grant_type]));
-        }
         let client_id = form::get(&fields, "client_id")
             .map(str::to_string)
             .or_else(|| basic.as_ref().map(|(id, _)| id.clone()))
             .ok_or_else(|| EntraError::new(900144, &["client_id"]))?;
+        match grant_type {
+            "client_credentials" => {}
+            "password" => {
+                return super::user_grants::password(
+                    self.shared,
+                    tenant,
+                    &fields,
+                    &client_id,
+                    self.origin,
+                    self.now,
+                );
+            }
+            "refresh_token" => {
+                return super::user_grants::refresh(
+                    self.shared,
+                    tenant,
+                    &fields,
+                    &client_id,
+                    self.origin,
+                    self.now,
+                );
+            }
+            other => return Err(EntraError::new(70003, &[other])),
+        }
         let app = directory
             .app(&tenant.id, &client_id)
             .ok_or_else(|| EntraError::new(700016, &[&client_id, self.tenant_segment]))?;

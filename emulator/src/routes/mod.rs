@@ -21,6 +21,7 @@ pub(crate) mod control;
 pub(crate) mod entra;
 pub(crate) mod managed_identity;
 pub(crate) mod pipelines;
+pub(crate) mod user_grants;
 
 /// The scheme of the listener a request arrived on; with the `Host` header it gives the
 /// request's origin, from which discovery documents build every URL (MSAL validates that the

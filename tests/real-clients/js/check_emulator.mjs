@@ -35,10 +35,17 @@ const CASES = {
   managed_identity_service_fabric: ["service_fabric", ARM, "token"],
   managed_identity_cloud_shell: ["cloud_shell", ARM, "token"],
   managed_identity_azure_ml: ["azure_ml", ARM, "token"],
+  azure_cli: ["azure_cli", ARM, "token"],
+  azure_developer_cli: ["azure_developer_cli", ARM, "token"],
 };
 // Tokens that are not issued to the profile's AZURE_CLIENT_ID: Cloud Shell tokens are the
 // signed-in user's, issued to the Azure CLI's client id.
-const EXPECTED_CLIENT = { managed_identity_cloud_shell: "04b07795-8ddb-461a-bbee-02f9e1bf7b46" };
+const CLI_CLIENT_ID = "04b07795-8ddb-461a-bbee-02f9e1bf7b46";
+const EXPECTED_CLIENT = {
+  managed_identity_cloud_shell: CLI_CLIENT_ID,
+  azure_cli: CLI_CLIENT_ID,
+  azure_developer_cli: CLI_CLIENT_ID,
+};
 const SYSTEM_ASSIGNED_CLIENT_ID = "a0a0a0a0-0000-4000-8000-000000000001";
 
 async function buildCredential(name, env) {
@@ -66,6 +73,10 @@ async function buildCredential(name, env) {
       return new identity.AzurePipelinesCredential(
         env.AZURESUBSCRIPTION_TENANT_ID, env.AZURESUBSCRIPTION_CLIENT_ID,
         env.AZURESUBSCRIPTION_SERVICE_CONNECTION_ID, env.SYSTEM_ACCESSTOKEN, options);
+    case "azure_cli":
+      return new identity.AzureCliCredential();
+    case "azure_developer_cli":
+      return new identity.AzureDeveloperCliCredential();
     case "managed_identity_imds_user_assigned":
       return new identity.ManagedIdentityCredential({ clientId: env.AZURE_CLIENT_ID });
     case "managed_identity_imds":
@@ -165,6 +176,11 @@ async function main() {
       join(fileURLToPath(new URL(".", import.meta.url)), "node_modules/@azure/identity/package.json"), "utf8")).version;
     console.log(`@azure/identity ${version} against ${ready.https_url}`);
     for (const [name, [profile, , expect]] of Object.entries(CASES)) {
+      if (!ready.profiles[profile]) {
+        console.log(`FAIL ${name.padEnd(40)} the ready file has no '${profile}' profile`);
+        failed++;
+        continue;
+      }
       const env = {
         PATH: process.env.PATH, HOME: process.env.HOME, TZ: "UTC",
         EMULATOR_HTTPS_URL: ready.https_url, ...ready.profiles[profile],

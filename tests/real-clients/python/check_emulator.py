@@ -43,12 +43,16 @@ CASES = {
     "managed_identity_service_fabric": ("service_fabric", ARM, "token"),
     "managed_identity_cloud_shell": ("cloud_shell", ARM, "token"),
     "managed_identity_azure_ml": ("azure_ml", ARM, "token"),
+    "azure_cli": ("azure_cli", ARM, "token"),
+    "azure_developer_cli": ("azure_developer_cli", ARM, "token"),
 }
 
 # Tokens that are not issued to the profile's AZURE_CLIENT_ID.
 EXPECTED_CLIENT = {
     # Cloud Shell tokens are the signed-in user's, issued to the Azure CLI's client id.
     "managed_identity_cloud_shell": "04b07795-8ddb-461a-bbee-02f9e1bf7b46",
+    "azure_cli": "04b07795-8ddb-461a-bbee-02f9e1bf7b46",
+    "azure_developer_cli": "04b07795-8ddb-461a-bbee-02f9e1bf7b46",
 }
 
 SYSTEM_ASSIGNED_CLIENT_ID = "a0a0a0a0-0000-4000-8000-000000000001"
@@ -56,6 +60,8 @@ SYSTEM_ASSIGNED_CLIENT_ID = "a0a0a0a0-0000-4000-8000-000000000001"
 
 def build_credential(name, env):
     from azure.identity import (
+        AzureCliCredential,
+        AzureDeveloperCliCredential,
         AzurePipelinesCredential,
         ManagedIdentityCredential,
         CertificateCredential,
@@ -102,6 +108,10 @@ def build_credential(name, env):
             service_connection_id=env["AZURESUBSCRIPTION_SERVICE_CONNECTION_ID"],
             system_access_token=token,
         )
+    if name == "azure_cli":
+        return AzureCliCredential()
+    if name == "azure_developer_cli":
+        return AzureDeveloperCliCredential()
     if name == "managed_identity_imds_user_assigned":
         return ManagedIdentityCredential(client_id=env["AZURE_CLIENT_ID"])
     if name.startswith("managed_identity"):
@@ -191,6 +201,10 @@ def main():
         passed = failed = 0
         for name, (profile, _scope, expect) in CASES.items():
             env = {k: os.environ[k] for k in ("PATH", "HOME", "LANG") if k in os.environ}
+            if profile not in ready["profiles"]:
+                print(f"FAIL {name:40} the ready file has no '{profile}' profile")
+                failed += 1
+                continue
             env.update(ready["profiles"][profile])
             env["TZ"] = "UTC"
             env["EMULATOR_HTTPS_URL"] = ready["https_url"]
