@@ -11,6 +11,9 @@
 //! | [`ClientAssertionCredential`] | an application with a signed assertion you supply |
 //! | [`WorkloadIdentityCredential`] | a Kubernetes workload through Entra Workload ID |
 //! | [`AzurePipelinesCredential`] | an Azure Pipelines service connection |
+//! | [`AzureCliCredential`] | the identity signed in to `az` |
+//! | [`AzureDeveloperCliCredential`] | the identity signed in to `azd` |
+//! | [`DeveloperToolsCredential`] | `az`, then `azd` |
 //! | [`ManagedIdentityCredential`] | the managed identity of an Azure host: IMDS, App Service, Arc, Service Fabric, Cloud Shell, Azure ML |
 //!
 //! # Where this crate differs from upstream
@@ -31,6 +34,7 @@ mod client_assertion_credential;
 mod client_certificate_credential;
 mod client_secret_credential;
 mod confidential;
+mod developer_tools;
 mod entra;
 mod errors;
 mod managed_identity;
@@ -47,6 +51,12 @@ pub use client_certificate_credential::{
 };
 pub use client_secret_credential::{ClientSecretCredential, ClientSecretCredentialOptions};
 pub use confidential::TokenRequestExtras;
+pub use developer_tools::azure_cli::{AzureCliCredential, AzureCliCredentialOptions};
+pub use developer_tools::azure_developer_cli::{
+    AzureDeveloperCliCredential, AzureDeveloperCliCredentialOptions,
+};
+pub use developer_tools::executor::{Executor, new_executor};
+pub use developer_tools::{DeveloperToolsCredential, DeveloperToolsCredentialOptions};
 pub use errors::{CredentialUnavailable, is_unavailable};
 pub use managed_identity::{
     ImdsRetryOptions, ManagedIdentityCredential, ManagedIdentityCredentialOptions, UserAssignedId,

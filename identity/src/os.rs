@@ -38,6 +38,11 @@ pub trait FileSystem: Send + Sync + Debug {
     /// # Errors
     /// The I/O error.
     fn read(&self, path: &Path) -> std::io::Result<Vec<u8>>;
+
+    /// Whether `path` is an existing file (used to find programs on `PATH`).
+    fn is_file(&self, path: &Path) -> bool {
+        self.read(path).is_ok()
+    }
 }
 
 /// A source of the current time.
@@ -95,6 +100,10 @@ impl FileSystem for RealFileSystem {
     #[allow(clippy::disallowed_methods)] // The one real implementation.
     fn read(&self, path: &Path) -> std::io::Result<Vec<u8>> {
         std::fs::read(path)
+    }
+
+    fn is_file(&self, path: &Path) -> bool {
+        path.is_file()
     }
 }
 
