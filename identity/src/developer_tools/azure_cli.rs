@@ -247,7 +247,7 @@ mod tests {
                     let s = args.iter().position(|a| a == "--subscription").unwrap();
                     prop_assert_eq!(&args[s + 1], &subscription);
                     for value in [&scope, &tenant, &subscription] {
-                        prop_assert!(!value.contains(|c: char| matches!(c, ';' | '&' | '|' | '$' | '`' | '"' | '\'' | '\n' | '<' | '>')));
+                        prop_assert!(!value.contains([';', '&', '|', '$', '`', '"', '\'', '\n', '<', '>']));
                     }
                 }
                 Err(_) => prop_assert!(validate_scope(&scope).is_err() || validate_tenant_id(&tenant).is_err()),
