@@ -6,6 +6,9 @@
 //!
 //! | Credential | Authenticates |
 //! |---|---|
+//! | [`DefaultAzureCredential`] | the first available of environment, workload identity, managed identity, `az`, `azd` |
+//! | [`ChainedTokenCredential`] | the first available of the credentials you list |
+//! | [`EnvironmentCredential`] | a service principal from `AZURE_*` variables |
 //! | [`ClientSecretCredential`] | an application with a client secret |
 //! | `ClientCertificateCredential` (feature `client_certificate`) | an application with a certificate (PKCS#12 or PEM) |
 //! | [`ClientAssertionCredential`] | an application with a signed assertion you supply |
@@ -29,19 +32,23 @@
 
 mod azure_pipelines_credential;
 mod cache;
+mod chained;
 mod client_assertion_credential;
 #[cfg(feature = "client_certificate")]
 mod client_certificate_credential;
 mod client_secret_credential;
 mod confidential;
+mod default_azure_credential;
 mod developer_tools;
 mod entra;
+mod environment_credential;
 mod errors;
 mod managed_identity;
 pub mod os;
 mod workload_identity_credential;
 
 pub use azure_pipelines_credential::{AzurePipelinesCredential, AzurePipelinesCredentialOptions};
+pub use chained::{ChainedTokenCredential, ChainedTokenCredentialOptions};
 pub use client_assertion_credential::{
     ClientAssertion, ClientAssertionCredential, ClientAssertionCredentialOptions,
 };
@@ -51,12 +58,14 @@ pub use client_certificate_credential::{
 };
 pub use client_secret_credential::{ClientSecretCredential, ClientSecretCredentialOptions};
 pub use confidential::TokenRequestExtras;
+pub use default_azure_credential::{DefaultAzureCredential, DefaultAzureCredentialOptions};
 pub use developer_tools::azure_cli::{AzureCliCredential, AzureCliCredentialOptions};
 pub use developer_tools::azure_developer_cli::{
     AzureDeveloperCliCredential, AzureDeveloperCliCredentialOptions,
 };
 pub use developer_tools::executor::{Executor, new_executor};
 pub use developer_tools::{DeveloperToolsCredential, DeveloperToolsCredentialOptions};
+pub use environment_credential::{EnvironmentCredential, EnvironmentCredentialOptions};
 pub use errors::{CredentialUnavailable, is_unavailable};
 pub use managed_identity::{
     ImdsRetryOptions, ManagedIdentityCredential, ManagedIdentityCredentialOptions, UserAssignedId,

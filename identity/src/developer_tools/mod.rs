@@ -7,16 +7,14 @@ pub(crate) mod executor;
 pub(crate) mod process;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use azure_core::credentials::{AccessToken, TokenCredential, TokenRequestOptions};
-use azure_core::error::{Error, ErrorKind};
 
 use azure_cli::{AzureCliCredential, AzureCliCredentialOptions};
 use azure_developer_cli::{AzureDeveloperCliCredential, AzureDeveloperCliCredentialOptions};
 use executor::Executor;
 
-use crate::errors::{CredentialUnavailable, is_unavailable};
+use crate::chained::Chain;
 use crate::os::Os;
 
 /// Options for constructing a new [`DeveloperToolsCredential`].
@@ -47,9 +45,7 @@ pub struct DeveloperToolsCredentialOptions {
 /// ```
 #[derive(Debug)]
 pub struct DeveloperToolsCredential {
-    sources: Vec<(&'static str, Arc<dyn TokenCredential>)>,
-    /// The index of the source that worked; `usize::MAX` before one has.
-    winner: AtomicUsize,
+    chain: Chain,
 }
 
 impl DeveloperToolsCredential {
@@ -70,11 +66,14 @@ impl DeveloperToolsCredential {
             ..Default::default()
         }))?;
         Ok(Arc::new(Self {
-            sources: vec![
-                ("AzureCliCredential", az),
-                ("AzureDeveloperCliCredential", azd),
-            ],
-            winner: AtomicUsize::new(usize::MAX),
+            chain: Chain::new(
+                "DeveloperToolsCredential",
+                "To fix this, sign in with `az login` or `azd auth login`.",
+                vec![
+                    ("AzureCliCredential".to_string(), az),
+                    ("AzureDeveloperCliCredential".to_string(), azd),
+                ],
+            ),
         }))
     }
 }
@@ -87,37 +86,6 @@ impl TokenCredential for DeveloperToolsCredential {
         scopes: &[&str],
         options: Option<TokenRequestOptions<'_>>,
     ) -> azure_core::Result<AccessToken> {
-        let winner = self.winner.load(Ordering::Relaxed);
-        if let Some((_, source)) = self.sources.get(winner) {
-            return source.get_token(scopes, options).await;
-        }
-        let mut attempts = Vec::new();
-        for (i, (name, source)) in self.sources.iter().enumerate() {
-            match source.get_token(scopes, options.clone()).await {
-                Ok(token) => {
-                    self.winner.store(i, Ordering::Relaxed);
-                    tracing::info!(
-                        credential = "DeveloperToolsCredential",
-                        source = name,
-                        "authenticated"
-                    );
-                    return Ok(token);
-                }
-                Err(e) if is_unavailable(&e) => attempts.push(format!("{name}: {e}")),
-                Err(e) => return Err(e),
-            }
-        }
-        let message = format!(
-            "DeveloperToolsCredential: no developer tool could authenticate.\n{}\nTo fix this, sign in with `az login` or `azd auth login`.",
-            attempts
-                .iter()
-                .map(|a| format!("- {a}"))
-                .collect::<Vec<_>>()
-                .join("\n")
-        );
-        Err(Error::new(
-            ErrorKind::Credential,
-            CredentialUnavailable::new(message),
-        ))
+        self.chain.get_token(scopes, options).await
     }
 }

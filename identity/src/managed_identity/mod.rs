@@ -148,6 +148,36 @@ impl ManagedIdentityCredential {
         }))
     }
 
+    /// Whether the source is IMDS, and the user-assigned id in use.
+    pub(crate) fn is_imds(&self) -> bool {
+        matches!(self.source, Source::Imds { .. })
+    }
+
+    /// Whether a user-assigned identity was asked for.
+    pub(crate) fn is_user_assigned(&self) -> bool {
+        self.id.is_some()
+    }
+
+    /// Probes IMDS once (chains only): a GET without `Metadata`, no retries, bounded by
+    /// `timeout`. Any HTTP response means an IMDS endpoint is there (it answers 400 at once);
+    /// a refused connection or silence means it is not, and a chain should move on.
+    pub(crate) async fn probe_imds(&self, timeout: time::Duration) -> bool {
+        use futures::FutureExt;
+        let Source::Imds { endpoint } = &self.source else {
+            return true;
+        };
+        let mut request =
+            azure_core::http::Request::new(endpoint.clone(), azure_core::http::Method::Get);
+        let context = Context::new();
+        let send = send(&self.pipeline, &context, &mut request).fuse();
+        let sleep = self.os.sleep.sleep(timeout).fuse();
+        futures::pin_mut!(send, sleep);
+        futures::select! {
+            response = send => response.is_ok(),
+            () = sleep => false,
+        }
+    }
+
     async fn fetch(
         &self,
         context: &Context<'_>,
