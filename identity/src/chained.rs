@@ -159,3 +159,77 @@ impl TokenCredential for ChainedTokenCredential {
         self.chain.get_token(scopes, options).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicBool;
+
+    /// Unavailable until `ready` is set; counts calls.
+    #[derive(Debug)]
+    struct Stub {
+        ready: AtomicBool,
+        calls: AtomicUsize,
+        fail: bool,
+    }
+
+    impl Stub {
+        fn new(ready: bool, fail: bool) -> Arc<Self> {
+            Arc::new(Self {
+                ready: AtomicBool::new(ready),
+                calls: AtomicUsize::new(0),
+                fail,
+            })
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl TokenCredential for Stub {
+        async fn get_token(
+            &self,
+            _: &[&str],
+            _: Option<TokenRequestOptions<'_>>,
+        ) -> azure_core::Result<AccessToken> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            if self.fail {
+                return Err(crate::errors::credential_error("wrong secret"));
+            }
+            if !self.ready.load(Ordering::SeqCst) {
+                return Err(crate::errors::unavailable("not configured"));
+            }
+            Ok(AccessToken::new(
+                "t",
+                time::OffsetDateTime::UNIX_EPOCH + time::Duration::days(30000),
+            ))
+        }
+    }
+
+    #[tokio::test]
+    async fn the_winner_is_remembered_even_when_an_earlier_source_becomes_available() {
+        let (a, b) = (Stub::new(false, false), Stub::new(true, false));
+        let chain = ChainedTokenCredential::new(vec![a.clone(), b.clone()], None).unwrap();
+        chain.get_token(&["s"], None).await.unwrap();
+        a.ready.store(true, Ordering::SeqCst);
+        chain.get_token(&["s"], None).await.unwrap();
+        assert_eq!(
+            a.calls.load(Ordering::SeqCst),
+            1,
+            "the first source is not retried"
+        );
+        assert_eq!(b.calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_failing_source_stops_the_chain_and_names_come_from_debug() {
+        let (a, b) = (Stub::new(true, true), Stub::new(true, false));
+        let chain = ChainedTokenCredential::new(vec![a, b.clone()], None).unwrap();
+        let err = chain.get_token(&["s"], None).await.unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("ChainedTokenCredential: Stub is configured but failed"),
+            "{err}"
+        );
+        assert_eq!(b.calls.load(Ordering::SeqCst), 0);
+        assert!(ChainedTokenCredential::new(vec![], None).is_err());
+    }
+}
