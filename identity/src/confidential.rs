@@ -36,6 +36,10 @@ pub struct TokenRequestExtras {
     pub claims: Option<String>,
 }
 
+/// The future `TokenCredential::get_token` returns (what `#[async_trait]` would generate).
+pub(crate) type TokenFuture<'a> =
+    std::pin::Pin<Box<dyn Future<Output = azure_core::Result<AccessToken>> + Send + 'a>>;
+
 /// Default request options, shared so that a call without options builds nothing.
 pub(crate) fn default_options() -> &'static TokenRequestOptions<'static> {
     static DEFAULT: std::sync::OnceLock<TokenRequestOptions<'static>> = std::sync::OnceLock::new();
@@ -124,6 +128,29 @@ impl Confidential {
                 "The current credential is not configured to acquire tokens for tenant {requested}. To enable acquiring tokens for this tenant add it to additionally_allowed_tenants in the credential's options, or add \"*\" to allow any tenant."
             )))
         }
+    }
+
+    /// A cached token for the request, if one may be served now: the synchronous hit path,
+    /// tried before any future is built. `None` also for invalid input, which the full path
+    /// then reports.
+    pub(crate) fn try_cached(
+        &self,
+        scopes: &[&str],
+        options: Option<&TokenRequestOptions<'_>>,
+    ) -> Option<AccessToken> {
+        if validate_scopes(scopes).is_err() {
+            return None;
+        }
+        let extras = options.and_then(|o| o.method_options.context.value::<TokenRequestExtras>());
+        let tenant = self
+            .tenant(extras.and_then(|e| e.tenant_id.as_deref()))
+            .ok()?;
+        let key = CacheKey {
+            scopes,
+            tenant: (tenant != self.tenant_id).then_some(tenant),
+            claims: extras.and_then(|e| e.claims.as_deref()),
+        };
+        self.cache.try_hit(&key, self.os.clock.as_ref())
     }
 
     /// A token for `scopes`: from the cache, or fetched once per key by `fetch`.
