@@ -1,2 +1,5 @@
-//! Helpers for the end-to-end tests in `tests/tests/`.
+//! End-to-end tests across the crates live in `tests/tests/`: the emulator's ready-file
+//! profiles driving `azure_identity`. (Tests that spawn the fake CLIs live in `fake-cli/tests/`,
+//! where Cargo exposes those binaries' paths; the real-client checks for other languages are in
+//! `tests/real-clients/`.) This library is empty.
 #![warn(missing_docs)]
