@@ -138,17 +138,25 @@ impl Confidential {
         scopes: &[&str],
         options: Option<&TokenRequestOptions<'_>>,
     ) -> Option<AccessToken> {
-        if validate_scopes(scopes).is_err() {
+        if scopes.is_empty() {
             return None;
         }
         let extras = options.and_then(|o| o.method_options.context.value::<TokenRequestExtras>());
-        let tenant = self
-            .tenant(extras.and_then(|e| e.tenant_id.as_deref()))
-            .ok()?;
-        let key = CacheKey {
-            scopes,
-            tenant: (tenant != self.tenant_id).then_some(tenant),
-            claims: extras.and_then(|e| e.claims.as_deref()),
+        let key = match extras {
+            // The common case: nothing per-request, so nothing to resolve or compare.
+            None => CacheKey {
+                scopes,
+                tenant: None,
+                claims: None,
+            },
+            Some(extras) => {
+                let tenant = self.tenant(extras.tenant_id.as_deref()).ok()?;
+                CacheKey {
+                    scopes,
+                    tenant: (tenant != self.tenant_id).then_some(tenant),
+                    claims: extras.claims.as_deref(),
+                }
+            }
         };
         self.cache.try_hit(&key, self.os.clock.as_ref())
     }
