@@ -37,14 +37,14 @@ use std::sync::{Arc, Mutex};
 
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{self, KeyPair, RsaKeyPair};
-use azure_core::credentials::{Secret, SecretBytes, TokenCredential, TokenRequestOptions};
+use azure_core::credentials::{Secret, SecretBytes};
 use azure_core::error::{Error, ErrorKind};
 use azure_core::http::ClientOptions;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use time::Duration;
 
-use crate::confidential::{Confidential, FetchRequest, Label, TokenFuture, options_or_default};
+use crate::confidential::{Confidential, FetchRequest, Label, confidential_token_credential};
 use crate::entra::FetchedToken;
 use crate::errors::credential_error;
 use crate::os::Os;
@@ -364,30 +364,4 @@ impl ClientCertificateCredential {
     }
 }
 
-// Written out rather than through `#[async_trait]`: a cache hit returns a ready future, so it
-// costs one small allocation instead of building and moving the whole fetching state machine.
-impl TokenCredential for ClientCertificateCredential {
-    fn get_token<'life0, 'life1, 'life2, 'life3, 'async_trait>(
-        &'life0 self,
-        scopes: &'life1 [&'life2 str],
-        options: Option<TokenRequestOptions<'life3>>,
-    ) -> TokenFuture<'async_trait>
-    where
-        'life0: 'async_trait,
-        'life1: 'async_trait,
-        'life2: 'async_trait,
-        'life3: 'async_trait,
-        Self: 'async_trait,
-    {
-        if let Some(token) = self.core.try_cached(scopes, options.as_ref()) {
-            return Box::pin(std::future::ready(Ok(token)));
-        }
-        Box::pin(async move {
-            self.core
-                .get_token(scopes, options_or_default(&options), |request| {
-                    self.fetch(request)
-                })
-                .await
-        })
-    }
-}
+confidential_token_credential!(ClientCertificateCredential);

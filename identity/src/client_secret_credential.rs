@@ -25,10 +25,10 @@
 
 use std::sync::Arc;
 
-use azure_core::credentials::{Secret, TokenCredential, TokenRequestOptions};
+use azure_core::credentials::Secret;
 use azure_core::http::ClientOptions;
 
-use crate::confidential::{Confidential, FetchRequest, Label, TokenFuture, options_or_default};
+use crate::confidential::{Confidential, FetchRequest, Label, confidential_token_credential};
 use crate::entra::FetchedToken;
 use crate::errors::require_non_empty;
 use crate::os::Os;
@@ -107,30 +107,4 @@ impl ClientSecretCredential {
     }
 }
 
-// Written out rather than through `#[async_trait]`: a cache hit returns a ready future, so it
-// costs one small allocation instead of building and moving the whole fetching state machine.
-impl TokenCredential for ClientSecretCredential {
-    fn get_token<'life0, 'life1, 'life2, 'life3, 'async_trait>(
-        &'life0 self,
-        scopes: &'life1 [&'life2 str],
-        options: Option<TokenRequestOptions<'life3>>,
-    ) -> TokenFuture<'async_trait>
-    where
-        'life0: 'async_trait,
-        'life1: 'async_trait,
-        'life2: 'async_trait,
-        'life3: 'async_trait,
-        Self: 'async_trait,
-    {
-        if let Some(token) = self.core.try_cached(scopes, options.as_ref()) {
-            return Box::pin(std::future::ready(Ok(token)));
-        }
-        Box::pin(async move {
-            self.core
-                .get_token(scopes, options_or_default(&options), |request| {
-                    self.fetch(request)
-                })
-                .await
-        })
-    }
-}
+confidential_token_credential!(ClientSecretCredential);

@@ -203,3 +203,40 @@ impl Confidential {
         .map_err(|e| authentication_error(self.label.name, self.label.fragment, e))
     }
 }
+
+/// Implements `TokenCredential` for a credential with a `core: Confidential` field and an
+/// `async fn fetch(&self, FetchRequest<'_>)`. Written out rather than through
+/// `#[async_trait]`: a cache hit returns a ready future, so it costs one small allocation
+/// instead of building and moving the whole fetching state machine.
+macro_rules! confidential_token_credential {
+    ($ty:ty) => {
+        impl azure_core::credentials::TokenCredential for $ty {
+            fn get_token<'life0, 'life1, 'life2, 'life3, 'async_trait>(
+                &'life0 self,
+                scopes: &'life1 [&'life2 str],
+                options: Option<azure_core::credentials::TokenRequestOptions<'life3>>,
+            ) -> $crate::confidential::TokenFuture<'async_trait>
+            where
+                'life0: 'async_trait,
+                'life1: 'async_trait,
+                'life2: 'async_trait,
+                'life3: 'async_trait,
+                Self: 'async_trait,
+            {
+                if let Some(token) = self.core.try_cached(scopes, options.as_ref()) {
+                    return Box::pin(std::future::ready(Ok(token)));
+                }
+                Box::pin(async move {
+                    self.core
+                        .get_token(
+                            scopes,
+                            $crate::confidential::options_or_default(&options),
+                            |request| self.fetch(request),
+                        )
+                        .await
+                })
+            }
+        }
+    };
+}
+pub(crate) use confidential_token_credential;
