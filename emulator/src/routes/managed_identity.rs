@@ -130,52 +130,26 @@ pub(crate) async fn imds(
             "Required metadata header not specified",
         );
     }
-    let Some(resource) = param(&query, &["resource"]) else {
+    imds_token(&shared, &query)
+}
+
+/// The IMDS-shaped token answer shared by IMDS and Azure Arc: resource, identity selection,
+/// minting, and IMDS-shaped errors.
+fn imds_token(shared: &Shared, query: &[(String, String)]) -> Response {
+    let Some(resource) = param(query, &["resource"]) else {
         return imds_error(
             StatusCode::BAD_REQUEST,
             "invalid_request",
             "Required query variable 'resource' is missing",
         );
     };
-    let selectors: Vec<Selector<'_>> = [
-        param(&query, &["client_id"]).map(Selector::ClientId),
-        param(&query, &["object_id"]).map(Selector::ObjectId),
-        param(&query, &["msi_res_id", "mi_res_id"]).map(Selector::ResourceId),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    let selector = match selectors.len() {
-        0 => Selector::System,
-        1 => selectors.into_iter().next().unwrap_or(Selector::System),
-        _ => {
-            return imds_error(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                "Multiple identity selectors were specified; use one of client_id, object_id or msi_res_id",
-            );
-        }
-    };
     let directory = shared.directory();
-    let Some(identity) = select(&directory, &selector) else {
-        return imds_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "Identity not found",
-        );
+    let identity = match select_from_query(&directory, query) {
+        Ok(identity) => identity,
+        Err(message) => return imds_error(StatusCode::BAD_REQUEST, "invalid_request", message),
     };
-    match mint(&shared, identity, resource) {
-        Ok((token, now, lifetime)) => Json(json!({
-            "access_token": token,
-            "client_id": identity.client_id,
-            "expires_in": lifetime.to_string(),
-            "expires_on": (now + lifetime).to_string(),
-            "ext_expires_in": lifetime.to_string(),
-            "not_before": now.to_string(),
-            "resource": resource,
-            "token_type": "Bearer",
-        }))
-        .into_response(),
+    match mint(shared, identity, resource) {
+        Ok((token, now, lifetime)) => imds_body(identity, resource, token, now, lifetime),
         Err(message) => imds_error(StatusCode::BAD_REQUEST, "invalid_resource", &message),
     }
 }
@@ -338,22 +312,7 @@ pub(crate) async fn arc(
             "The secret in the Authorization header does not match a challenge file",
         );
     }
-    let Some(resource) = param(&query, &["resource"]) else {
-        return imds_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "Required query variable 'resource' is missing",
-        );
-    };
-    let directory = shared.directory();
-    let identity = match select_from_query(&directory, &query) {
-        Ok(identity) => identity,
-        Err(message) => return imds_error(StatusCode::BAD_REQUEST, "invalid_request", message),
-    };
-    match mint(&shared, identity, resource) {
-        Ok((token, now, lifetime)) => imds_body(identity, resource, token, now, lifetime),
-        Err(message) => imds_error(StatusCode::BAD_REQUEST, "invalid_resource", &message),
-    }
+    imds_token(&shared, &query)
 }
 
 fn arc_challenge(shared: &Shared) -> Response {
