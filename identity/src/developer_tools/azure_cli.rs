@@ -26,7 +26,7 @@ use serde::Deserialize;
 
 use super::executor::{Executor, new_executor};
 use super::process::{
-    self, DEFAULT_TIMEOUT, find_program, redact, validate_scope, validate_subscription,
+    DEFAULT_TIMEOUT, Tool, redact, run_tool, validate_scope, validate_subscription,
 };
 use crate::confidential::TokenRequestExtras;
 use crate::errors::{
@@ -35,6 +35,10 @@ use crate::errors::{
 use crate::os::Os;
 
 const NAME: &str = "AzureCliCredential";
+const AZ: Tool = Tool {
+    program: "az",
+    not_found: "Azure CLI not found on PATH. Install it from https://aka.ms/azure-cli and run 'az login'.",
+};
 
 /// Options for constructing an [`AzureCliCredential`].
 #[derive(Debug, Clone, Default)]
@@ -114,9 +118,7 @@ fn classify(output: &std::process::Output) -> Error {
     let not_logged_in = (stderr.contains("az login") || stderr.contains("az account set"))
         && !stderr.contains("AADSTS");
     if output.status.code() == Some(127) || stderr.contains("' is not recognized") {
-        return unavailable(
-            "Azure CLI not found on PATH. Install it from https://aka.ms/azure-cli and run 'az login'.",
-        );
+        return unavailable(AZ.not_found);
     }
     if not_logged_in {
         return unavailable(format!(
@@ -177,16 +179,17 @@ impl AzureCliCredential {
         tenant: Option<&str>,
     ) -> azure_core::Result<AccessToken> {
         let args = self.arguments(scopes, tenant)?;
-        let os = &self.options.os;
-        let program = find_program(os, "az").ok_or_else(|| {
-            unavailable("Azure CLI not found on PATH. Install it from https://aka.ms/azure-cli and run 'az login'.")
-        })?;
         let timeout = self.options.timeout.unwrap_or(DEFAULT_TIMEOUT);
-        let output = process::run(&self.executor, os, "az", &program, &args, timeout).await?;
-        if !output.status.success() {
-            return Err(classify(&output));
-        }
-        parse_output(&output.stdout)
+        let stdout = run_tool(
+            &AZ,
+            &self.executor,
+            &self.options.os,
+            &args,
+            timeout,
+            classify,
+        )
+        .await?;
+        parse_output(&stdout)
     }
 }
 
@@ -203,9 +206,6 @@ impl TokenCredential for AzureCliCredential {
             .as_ref()
             .and_then(|o| o.method_options.context.value::<TokenRequestExtras>())
             .and_then(|e| e.tenant_id.clone());
-        for scope in scopes {
-            validate_scope(scope)?;
-        }
         self.token(scopes, tenant.as_deref())
             .await
             .map_err(|e| authentication_error(NAME, Some("azure-cli"), e))

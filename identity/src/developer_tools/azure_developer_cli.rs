@@ -24,7 +24,7 @@ use base64::Engine;
 use serde::Deserialize;
 
 use super::executor::{Executor, new_executor};
-use super::process::{self, DEFAULT_TIMEOUT, find_program, redact, validate_scope};
+use super::process::{DEFAULT_TIMEOUT, Tool, redact, run_tool, validate_scope};
 use crate::confidential::TokenRequestExtras;
 use crate::errors::{
     authentication_error, credential_error, unavailable, validate_scopes, validate_tenant_id,
@@ -32,6 +32,10 @@ use crate::errors::{
 use crate::os::Os;
 
 const NAME: &str = "AzureDeveloperCliCredential";
+const AZD: Tool = Tool {
+    program: "azd",
+    not_found: "Azure Developer CLI not found on PATH. Install it from https://aka.ms/azd-install and run 'azd auth login'.",
+};
 
 /// Options for constructing an [`AzureDeveloperCliCredential`].
 #[derive(Debug, Clone, Default)]
@@ -98,9 +102,7 @@ fn message(stderr: &str) -> String {
 fn classify(output: &std::process::Output) -> Error {
     let text = redact(&message(&String::from_utf8_lossy(&output.stderr)));
     if output.status.code() == Some(127) {
-        return unavailable(
-            "Azure Developer CLI not found on PATH. Install it from https://aka.ms/azd-install and run 'azd auth login'.",
-        );
+        return unavailable(AZD.not_found);
     }
     if text.contains("azd auth login") && !text.contains("AADSTS") {
         return unavailable(format!(
@@ -159,16 +161,17 @@ impl AzureDeveloperCliCredential {
     }
 
     async fn token(&self, args: Vec<String>) -> azure_core::Result<AccessToken> {
-        let os = &self.options.os;
-        let program = find_program(os, "azd").ok_or_else(|| {
-            unavailable("Azure Developer CLI not found on PATH. Install it from https://aka.ms/azd-install and run 'azd auth login'.")
-        })?;
         let timeout = self.options.timeout.unwrap_or(DEFAULT_TIMEOUT);
-        let output = process::run(&self.executor, os, "azd", &program, &args, timeout).await?;
-        if !output.status.success() {
-            return Err(classify(&output));
-        }
-        parse_output(&output.stdout)
+        let stdout = run_tool(
+            &AZD,
+            &self.executor,
+            &self.options.os,
+            &args,
+            timeout,
+            classify,
+        )
+        .await?;
+        parse_output(&stdout)
     }
 }
 

@@ -108,3 +108,29 @@ pub(crate) async fn run(
         ))),
     }
 }
+
+/// A developer tool: its program name and what to tell users when it is not installed.
+#[derive(Debug)]
+pub(crate) struct Tool {
+    pub(crate) program: &'static str,
+    pub(crate) not_found: &'static str,
+}
+
+/// Finds `tool` on `PATH`, runs it, and returns its stdout; a non-zero exit is turned into an
+/// error by `classify`.
+pub(crate) async fn run_tool(
+    tool: &Tool,
+    executor: &Arc<dyn Executor>,
+    os: &Os,
+    args: &[String],
+    timeout: time::Duration,
+    classify: fn(&Output) -> Error,
+) -> azure_core::Result<Vec<u8>> {
+    let program = find_program(os, tool.program).ok_or_else(|| unavailable(tool.not_found))?;
+    let output = run(executor, os, tool.program, &program, args, timeout).await?;
+    if output.status.success() {
+        Ok(output.stdout)
+    } else {
+        Err(classify(&output))
+    }
+}
