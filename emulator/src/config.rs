@@ -100,6 +100,9 @@ pub struct Seed {
     /// Users (the Cloud Shell user, and the developer-tool user).
     #[serde(default)]
     pub users: Vec<User>,
+    /// Faults in effect from the start (see [`crate::faults`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub faults: Vec<crate::faults::Fault>,
 }
 
 /// A user principal.

@@ -169,6 +169,12 @@ pub const AADSTS: &[ErrorSpec] = &[
         template: "The refresh token has expired due to inactivity. The token was issued on {} and was inactive for 90.00:00:00.",
     },
     ErrorSpec {
+        code: 90033,
+        error: "temporarily_unavailable",
+        status: 503,
+        template: "A transient error has occurred. Please try again.",
+    },
+    ErrorSpec {
         code: 90004,
         error: "invalid_request",
         status: 400,

@@ -42,6 +42,7 @@ pub mod config;
 mod crypto;
 mod directory;
 pub mod errors;
+pub mod faults;
 mod form;
 mod pki;
 mod ready;
@@ -53,6 +54,7 @@ mod tokens;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{Seed, well_known};
+pub use faults::{Endpoint, Fault, FaultAction, FaultMatch, FaultStatus};
 pub use ready::ReadyInfo;
 pub use request_log::{LoggedRequest, REDACTED};
 pub use server::{Emulator, EmulatorBuilder, StartError};

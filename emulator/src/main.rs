@@ -57,6 +57,11 @@ struct RunArgs {
     /// Reject unknown form fields and resources the seed does not define (Entra-strict).
     #[arg(long, global = true)]
     strict: bool,
+    /// Inject a fault (repeatable): `ACTION@ENDPOINT[,key=value...]` or a JSON object, e.g.
+    /// `throttle@token,retry_after=5,times=2`, `status@imds,status=503`, `hang@app_service`,
+    /// `latency@*,ms=200,probability=0.5,seed=7`. See the README's fault table.
+    #[arg(long = "fault", global = true, value_name = "SPEC")]
+    faults: Vec<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -137,6 +142,9 @@ async fn main() -> ExitCode {
 async fn start(args: &RunArgs, state_dir: PathBuf) -> Result<Emulator, String> {
     let mut seed = load_seed(args.config.as_deref())?;
     seed.settings.strict |= args.strict;
+    for spec in &args.faults {
+        seed.faults.push(entra_emulator::Fault::parse_flag(spec)?);
+    }
     if seed.settings.arc_key_directory.is_none() {
         seed.settings.arc_key_directory = args
             .arc_key_dir

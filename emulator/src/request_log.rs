@@ -48,8 +48,11 @@ pub struct LoggedRequest {
     pub headers: BTreeMap<String, String>,
     /// Form fields of an `application/x-www-form-urlencoded` body, secrets redacted.
     pub form: Vec<(String, String)>,
-    /// The response status.
+    /// The response status; 0 when no response was sent (a `hang` or `reset` fault).
     pub status: u16,
+    /// The fault that hit this request (`#id name-or-action`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fault: Option<String>,
 }
 
 impl LoggedRequest {
@@ -150,6 +153,7 @@ mod tests {
             headers: BTreeMap::new(),
             form: vec![],
             status: 200,
+            fault: None,
         }
     }
 

@@ -5,18 +5,20 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
-use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
+use tower::ServiceExt;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::{
     Application, CertificateSpec, ClientSecret, FederatedCredential, Seed, Tenant,
 };
+use crate::faults::{Fault, FaultStatus};
 use crate::pki::LocalCa;
 use crate::ready::{self, ProfileInputs, ReadyInfo};
 use crate::request_log::LoggedRequest;
@@ -188,13 +190,25 @@ impl EmulatorBuilder {
             tokio::spawn(serve(
                 https,
                 Some(TlsAcceptor::from(tls)),
-                routes::app(shared.clone(), Origin { scheme: "https" }),
+                routes::app(
+                    shared.clone(),
+                    Origin {
+                        scheme: "https",
+                        service_fabric: false,
+                    },
+                ),
                 signal.clone(),
             )),
             tokio::spawn(serve(
                 http,
                 None,
-                routes::app(shared.clone(), Origin { scheme: "http" }),
+                routes::app(
+                    shared.clone(),
+                    Origin {
+                        scheme: "http",
+                        service_fabric: false,
+                    },
+                ),
                 signal.clone(),
             )),
             tokio::spawn(serve(
@@ -281,7 +295,21 @@ async fn serve_connection<I>(io: I, app: axum::Router, mut shutdown: watch::Rece
 where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
-    let service = TowerToHyperService::new(app);
+    let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+        let app = app.clone();
+        async move {
+            let Ok(response) = app.oneshot(request.map(axum::body::Body::new)).await;
+            if response
+                .extensions()
+                .get::<crate::routes::inject::DropConnection>()
+                .is_some()
+            {
+                // A `hang` or `reset` fault: close the connection without a response.
+                return Err(ConnectionDropped);
+            }
+            Ok(response)
+        }
+    });
     let builder = auto::Builder::new(TokioExecutor::new());
     let connection = builder.serve_connection(io, service);
     tokio::select! {
@@ -289,6 +317,18 @@ where
         _ = shutdown.changed() => {}
     }
 }
+
+/// The error that makes hyper close a connection without answering (a fault).
+#[derive(Debug)]
+struct ConnectionDropped;
+
+impl std::fmt::Display for ConnectionDropped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection dropped by an injected fault")
+    }
+}
+
+impl std::error::Error for ConnectionDropped {}
 
 async fn refresh_token_file(
     shared: Arc<Shared>,
@@ -539,6 +579,30 @@ impl Emulator {
     /// A description of what is invalid.
     pub fn apply_seed(&self, seed: Seed) -> Result<(), String> {
         self.shared.apply_seed(seed)
+    }
+
+    /// Installs a fault (see [`crate::faults`]); returns its id. Faults fire in the order they
+    /// were added; the first that matches a request wins.
+    ///
+    /// # Errors
+    /// When the fault's values make no sense (a probability outside 0..=1, a non-HTTP status).
+    pub fn add_fault(&self, fault: Fault) -> Result<u64, String> {
+        self.shared.faults.add(fault)
+    }
+
+    /// The faults in effect, with how often each has fired and may still fire.
+    pub fn faults(&self) -> Vec<FaultStatus> {
+        self.shared.faults.list()
+    }
+
+    /// Removes the fault `id`; false when there is none.
+    pub fn remove_fault(&self, id: u64) -> bool {
+        self.shared.faults.remove(id)
+    }
+
+    /// Removes every fault.
+    pub fn clear_faults(&self) {
+        self.shared.faults.clear();
     }
 
     /// Back to the starting seed; clears the request log and the clock offset.

@@ -10,6 +10,7 @@ use crate::clock::Clock;
 use crate::config::Seed;
 use crate::crypto::SigningKey;
 use crate::directory::Directory;
+use crate::faults::FaultSet;
 use crate::pki::KeyRing;
 use crate::request_log::RequestLog;
 
@@ -40,6 +41,13 @@ pub(crate) struct Shared {
     pub(crate) https_origin: std::sync::OnceLock<String>,
     /// Secrets the Azure Arc endpoint has written to challenge files and will accept.
     pub(crate) arc_secrets: ArcSecrets,
+    /// The faults in effect.
+    pub(crate) faults: FaultSet,
+}
+
+tokio::task_local! {
+    /// Clock skew (seconds) of the request being served, set by a `clock_skew` fault.
+    pub(crate) static REQUEST_SKEW_SECS: i64;
 }
 
 /// The Azure Arc challenge secrets currently accepted (bounded; never shown by `Debug`).
@@ -87,6 +95,8 @@ impl Shared {
                 .map_err(|e| format!("loading key ring {file}: {e}"))
         };
         let directory = Directory::build(seed.clone(), state_dir)?;
+        let faults = FaultSet::default();
+        faults.replace(&seed.faults)?;
         Ok(Self {
             state_dir: state_dir.to_path_buf(),
             log: RequestLog::new(directory.settings().request_log_capacity),
@@ -99,6 +109,7 @@ impl Shared {
             clock_offset_secs: AtomicI64::new(0),
             https_origin: std::sync::OnceLock::new(),
             arc_secrets: ArcSecrets::default(),
+            faults,
         })
     }
 
@@ -115,8 +126,15 @@ impl Shared {
         read(&self.directory).clone()
     }
 
-    /// Replaces the directory with one built from `seed`.
+    /// Replaces the directory with one built from `seed`, and the faults with its faults.
     pub(crate) fn apply_seed(&self, seed: Seed) -> Result<(), String> {
+        let faults = seed.faults.clone();
+        self.install(seed)?;
+        self.faults.replace(&faults)
+    }
+
+    /// Replaces the directory with one built from `seed` (faults untouched).
+    fn install(&self, seed: Seed) -> Result<(), String> {
         let directory = Directory::build(seed, &self.state_dir)?;
         self.log
             .set_capacity(directory.settings().request_log_capacity);
@@ -131,10 +149,11 @@ impl Shared {
     ) -> Result<(), String> {
         let mut seed = self.directory().seed.clone();
         edit(&mut seed)?;
-        self.apply_seed(seed)
+        self.install(seed)
     }
 
-    /// Back to the seed the emulator started with; clears the log and the clock offset.
+    /// Back to the seed the emulator started with (and its faults); clears the log and the
+    /// clock offset.
     pub(crate) fn reset(&self) -> Result<(), String> {
         self.apply_seed(self.base_seed.clone())?;
         self.log.clear();
@@ -142,9 +161,16 @@ impl Shared {
         Ok(())
     }
 
-    /// The emulator's time: the injected clock plus the control-plane offset.
+    /// The emulator's time: the injected clock plus the control-plane offset, plus the skew of
+    /// a `clock_skew` fault on the request being served.
     pub(crate) fn now(&self) -> OffsetDateTime {
-        self.clock.now() + Duration::seconds(self.clock_offset_secs.load(Ordering::Relaxed))
+        let skew = REQUEST_SKEW_SECS.try_with(|s| *s).unwrap_or(0);
+        self.clock.now()
+            + Duration::seconds(
+                self.clock_offset_secs
+                    .load(Ordering::Relaxed)
+                    .saturating_add(skew),
+            )
     }
 
     pub(crate) fn set_clock_offset(&self, secs: i64) {

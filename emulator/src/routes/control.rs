@@ -17,6 +17,7 @@ use crate::config::{
     Application, CertificateSpec, ClientSecret, FederatedCredential, Seed, Tenant,
 };
 use crate::errors::ControlError;
+use crate::faults::Fault;
 use crate::state::{Ring, Shared};
 use crate::tokens::{self, KubernetesTokenRequest};
 
@@ -127,6 +128,11 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
             post(add_federated_credential),
         )
         .route("/requests", get(requests).delete(clear_requests))
+        .route(
+            "/faults",
+            get(list_faults).post(add_fault).delete(clear_faults),
+        )
+        .route("/faults/{id}", axum::routing::delete(remove_fault))
         .route("/tokens/kubernetes", post(mint_kubernetes))
         .route("/clock", get(clock).put(set_clock))
         .route("/keys/rotate", post(rotate))
@@ -224,6 +230,45 @@ async fn requests(State(s): State<Arc<Shared>>) -> Response {
 async fn clear_requests(State(s): State<Arc<Shared>>) -> Response {
     s.log.clear();
     ok()
+}
+
+async fn list_faults(State(s): State<Arc<Shared>>) -> Response {
+    Json(s.faults.list()).into_response()
+}
+
+/// `POST /_emulator/faults`: a fault as JSON, or (as `text/plain`) in the `--fault` short form.
+async fn add_fault(
+    State(s): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response> {
+    let text = std::str::from_utf8(&body)
+        .map_err(|_| ControlError::bad_request("the fault is not UTF-8"))?;
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|v| v.contains("json"));
+    let fault = if is_json {
+        serde_json::from_str::<Fault>(text)
+            .map_err(|e| ControlError::bad_request(format!("invalid fault: {e}")))?
+    } else {
+        Fault::parse_flag(text).map_err(ControlError::bad_request)?
+    };
+    let id = s.faults.add(fault).map_err(ControlError::bad_request)?;
+    Ok(Json(json!({ "id": id })).into_response())
+}
+
+async fn clear_faults(State(s): State<Arc<Shared>>) -> Response {
+    s.faults.clear();
+    ok()
+}
+
+async fn remove_fault(State(s): State<Arc<Shared>>, Path(id): Path<u64>) -> Result<Response> {
+    if s.faults.remove(id) {
+        Ok(ok())
+    } else {
+        Err(ControlError::not_found(format!("no fault has id {id}")))
+    }
 }
 
 #[derive(Deserialize)]

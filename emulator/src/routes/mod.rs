@@ -19,6 +19,7 @@ use crate::state::Shared;
 
 pub(crate) mod control;
 pub(crate) mod entra;
+pub(crate) mod inject;
 pub(crate) mod managed_identity;
 pub(crate) mod pipelines;
 pub(crate) mod user_grants;
@@ -29,6 +30,8 @@ pub(crate) mod user_grants;
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Origin {
     pub(crate) scheme: &'static str,
+    /// Whether this is the Service Fabric listener.
+    pub(crate) service_fabric: bool,
 }
 
 impl Origin {
@@ -109,7 +112,10 @@ pub(crate) fn service_fabric_app(shared: Arc<Shared>) -> Router {
         )
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(shared.clone(), observe))
-        .layer(axum::Extension(Origin { scheme: "https" }))
+        .layer(axum::Extension(Origin {
+            scheme: "https",
+            service_fabric: true,
+        }))
         .with_state(shared)
 }
 
@@ -121,14 +127,15 @@ async fn not_found(uri: Uri) -> Response {
     (StatusCode::NOT_FOUND, axum::Json(body)).into_response()
 }
 
-/// Buffers the body under the size limit, runs the handler and logs the exchange.
+/// Buffers the body under the size limit, applies a fault if one fires, runs the handler and
+/// logs the exchange.
 async fn observe(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
     let (parts, body) = request.into_parts();
     let limit = shared.directory().settings().max_body_bytes;
-    let listener = parts
-        .extensions
-        .get::<Origin>()
-        .map_or("https", |o| o.scheme);
+    let origin = parts.extensions.get::<Origin>().copied().unwrap_or(Origin {
+        scheme: "https",
+        service_fabric: false,
+    });
     let logged = !parts.uri.path().starts_with("/_emulator/");
     let bytes = match axum::body::to_bytes(body, limit).await {
         Ok(b) => b,
@@ -142,18 +149,53 @@ async fn observe(State(shared): State<Arc<Shared>>, request: Request, next: Next
             .at(shared.now())
             .into_response();
             if logged {
-                shared
-                    .log
-                    .push(log_entry(&shared, listener, &parts, &[], response.status()));
+                let entry = log_entry(&shared, origin.scheme, &parts, &[], response.status());
+                shared.log.push(entry);
             }
             return response;
         }
     };
+    let endpoint = crate::faults::Endpoint::classify(parts.uri.path(), origin.service_fabric);
+    let fault = match endpoint {
+        Some(endpoint) if !shared.faults.is_empty() => inject::select(
+            &shared,
+            Some(endpoint),
+            parts.uri.path(),
+            parts.uri.query(),
+            &bytes,
+        )
+        .map(|f| (endpoint, f)),
+        _ => None,
+    };
     let entry_body = if logged { Some(bytes.clone()) } else { None };
     let request = Request::from_parts(parts.clone(), Body::from(bytes));
-    let response = next.run(request).await;
-    if let Some(body) = entry_body {
-        let entry = log_entry(&shared, listener, &parts, &body, response.status());
+    let Some((endpoint, fault)) = fault else {
+        let response = next.run(request).await;
+        if let Some(body) = entry_body {
+            let entry = log_entry(&shared, origin.scheme, &parts, &body, response.status());
+            shared.log.push(entry);
+        }
+        return response;
+    };
+    let mut entry = entry_body.map(|body| {
+        let mut entry = log_entry(&shared, origin.scheme, &parts, &body, StatusCode::OK);
+        entry.fault = Some(fault.label.clone());
+        entry
+    });
+    let silent = matches!(
+        fault.action,
+        crate::faults::FaultAction::Hang { .. } | crate::faults::FaultAction::Reset
+    );
+    if silent && let Some(mut entry) = entry.take() {
+        // No response will be sent: log the request now, with status 0.
+        entry.status = 0;
+        shared.log.push(entry);
+    }
+    tracing::debug!(fault = %fault.label, path = parts.uri.path(), "injecting a fault");
+    let origin_url = origin.of(&parts.headers, &parts.uri);
+    let response = inject::apply(&shared, endpoint, &origin_url, fault.action, request, next).await;
+    if let Some(mut entry) = entry {
+        entry.status = response.status().as_u16();
         shared.log.push(entry);
     }
     response
@@ -216,5 +258,6 @@ fn log_entry(
         headers,
         form,
         status: status.as_u16(),
+        fault: None,
     }
 }

@@ -13,7 +13,7 @@ use crate::state::{Ring, Shared};
 use crate::tokens;
 
 /// An Azure DevOps-shaped error with the diagnostic headers clients quote.
-fn devops_error(status: StatusCode, type_name: &str, message: &str) -> Response {
+pub(crate) fn devops_error(status: StatusCode, type_name: &str, message: &str) -> Response {
     let body = json!({
         "$id": "1",
         "innerException": null,
@@ -28,7 +28,7 @@ fn devops_error(status: StatusCode, type_name: &str, message: &str) -> Response 
     response
 }
 
-fn add_diagnostic_headers(headers: &mut HeaderMap) {
+pub(crate) fn add_diagnostic_headers(headers: &mut HeaderMap) {
     let e2e = uuid::Uuid::new_v4().to_string();
     let edge = format!(
         "Ref A: {} Ref B: EMU01 Ref C: emulator",

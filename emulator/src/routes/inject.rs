@@ -1,0 +1,302 @@
+//! Applies a selected fault to a request: the responses, delays and broken connections that
+//! [`crate::faults::FaultAction`] describes.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use serde_json::json;
+
+use crate::errors::EntraError;
+use crate::faults::{
+    DEFAULT_HANG_SECS, DEFAULT_OVERSIZED_BYTES, Endpoint, FaultAction, FaultRequest, Selected,
+};
+use crate::form;
+use crate::state::{REQUEST_SKEW_SECS, Shared};
+
+/// Marks a response the connection layer must not send: it drops the connection instead.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DropConnection;
+
+/// The body Docker Desktop answers IMDS requests with when the address is unreachable.
+pub(crate) const DOCKER_UNREACHABLE: &str = "connecting to 169.254.169.254:80: connecting to 169.254.169.254:80: dial tcp 169.254.169.254:80: connectex: A socket operation was attempted to an unreachable network.";
+
+/// The largest body kept when a response is rewritten (truncate, missing fields).
+const REWRITE_LIMIT: usize = 16 * 1024 * 1024;
+
+/// Picks the fault for a request, if one fires.
+pub(crate) fn select(
+    shared: &Shared,
+    endpoint: Option<Endpoint>,
+    path: &str,
+    query: Option<&str>,
+    body: &[u8],
+) -> Option<Selected> {
+    let endpoint = endpoint?;
+    let form = form::parse(body).unwrap_or_default();
+    let query = query
+        .and_then(|q| form::parse(q.as_bytes()).ok())
+        .unwrap_or_default();
+    let find = |pairs: &[(String, String)], names: &[&str]| {
+        names
+            .iter()
+            .find_map(|n| form::get(pairs, n).map(str::to_string))
+    };
+    let tenant = matches!(
+        endpoint,
+        Endpoint::Token | Endpoint::Discovery | Endpoint::Jwks
+    )
+    .then(|| path.trim_start_matches('/').split('/').next())
+    .flatten()
+    .filter(|t| !t.is_empty());
+    let client_id = find(&form, &["client_id"]).or_else(|| {
+        find(
+            &query,
+            &[
+                "client_id",
+                "clientid",
+                "object_id",
+                "principal_id",
+                "msi_res_id",
+                "mi_res_id",
+            ],
+        )
+    });
+    let resource = find(&form, &["scope", "resource"]).or_else(|| find(&query, &["resource"]));
+    shared.faults.select(&FaultRequest {
+        endpoint: Some(endpoint),
+        tenant,
+        client_id: client_id.as_deref(),
+        resource: resource.as_deref(),
+    })
+}
+
+/// Serves `request` under `action`.
+pub(crate) async fn apply(
+    shared: &Shared,
+    endpoint: Endpoint,
+    origin: &str,
+    action: FaultAction,
+    request: Request,
+    next: Next,
+) -> Response {
+    match action {
+        FaultAction::Status {
+            status,
+            body,
+            headers,
+            retry_after,
+        } => status_response(shared, endpoint, status, body, &headers, retry_after),
+        FaultAction::Gone => status_response(
+            shared,
+            endpoint,
+            410,
+            Some(
+                json!({
+                    "error": "gone",
+                    "error_description": "The instance is being updated. The Instance Metadata Service will be available within 70 seconds.",
+                })
+                .to_string(),
+            ),
+            &BTreeMap::new(),
+            None,
+        ),
+        FaultAction::Unreachable => (
+            StatusCode::FORBIDDEN,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            DOCKER_UNREACHABLE,
+        )
+            .into_response(),
+        FaultAction::Redirect { location } => {
+            let location = location.unwrap_or_else(|| {
+                format!("{origin}/_signin?realm=dev.azure.com&reply_to=https%3A%2F%2Fdev.azure.com%2F")
+            });
+            let mut response = StatusCode::FOUND.into_response();
+            if let Ok(v) = HeaderValue::from_str(&location) {
+                response.headers_mut().insert(header::LOCATION, v);
+            }
+            super::pipelines::add_diagnostic_headers(response.headers_mut());
+            response
+        }
+        FaultAction::Latency { ms } => {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            next.run(request).await
+        }
+        FaultAction::Hang { secs } => {
+            tokio::time::sleep(Duration::from_secs(secs.unwrap_or(DEFAULT_HANG_SECS))).await;
+            drop_connection()
+        }
+        FaultAction::Reset => drop_connection(),
+        FaultAction::Truncate { keep_bytes } => truncate(next.run(request).await, keep_bytes).await,
+        FaultAction::NotJson => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            "<!DOCTYPE html><html><head><title>Sign in to your network</title></head><body><p>This network requires you to sign in before you can use it.</p></body></html>",
+        )
+            .into_response(),
+        FaultAction::MissingFields { fields } => {
+            strip_fields(next.run(request).await, &fields).await
+        }
+        FaultAction::Oversized { bytes } => oversized(bytes.unwrap_or(DEFAULT_OVERSIZED_BYTES)),
+        FaultAction::ClockSkew { secs } => REQUEST_SKEW_SECS.scope(secs, next.run(request)).await,
+    }
+}
+
+fn drop_connection() -> Response {
+    let mut response = Response::new(Body::empty());
+    response.extensions_mut().insert(DropConnection);
+    response
+}
+
+/// A status with `body`, or with an error body in the endpoint's own shape.
+fn status_response(
+    shared: &Shared,
+    endpoint: Endpoint,
+    status: u16,
+    body: Option<String>,
+    headers: &BTreeMap<String, String>,
+    retry_after: Option<u64>,
+) -> Response {
+    let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let transient = code == StatusCode::TOO_MANY_REQUESTS || code.is_server_error();
+    let mut response = match body {
+        Some(body) => {
+            let content_type = if serde_json::from_str::<serde_json::Value>(&body).is_ok() {
+                "application/json; charset=utf-8"
+            } else {
+                "text/plain; charset=utf-8"
+            };
+            (code, [(header::CONTENT_TYPE, content_type)], body).into_response()
+        }
+        None if endpoint.is_entra() => {
+            let error = if transient {
+                EntraError::new(90033, &[])
+            } else {
+                EntraError::new(
+                    90004,
+                    &[&format!("the emulator answered {status} (injected fault)")],
+                )
+            };
+            let mut response = error.at(shared.now()).into_response();
+            *response.status_mut() = code;
+            response
+        }
+        None if endpoint == Endpoint::Pipelines => {
+            let mut response = super::pipelines::devops_error(
+                code,
+                "VssServiceException",
+                &format!("The service answered {status} (injected fault). Try again later."),
+            );
+            *response.status_mut() = code;
+            response
+        }
+        None => {
+            let (error, description) = match status {
+                429 => (
+                    "too_many_requests",
+                    "Too many requests; the managed identity endpoint is throttling. Retry later.",
+                ),
+                502 | 504 => (
+                    "gateway_error",
+                    "The request failed due to a gateway error.",
+                ),
+                s if s >= 500 => (
+                    "unknown",
+                    "Failed to retrieve token from the Active directory.",
+                ),
+                404 => ("not_found", "The endpoint is being updated; retry later."),
+                _ => (
+                    "invalid_request",
+                    "The request was rejected (injected fault).",
+                ),
+            };
+            (
+                code,
+                axum::Json(json!({ "error": error, "error_description": description })),
+            )
+                .into_response()
+        }
+    };
+    let h = response.headers_mut();
+    if let Some(secs) = retry_after {
+        h.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    for (name, value) in headers {
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            h.insert(n, v);
+        }
+    }
+    response
+}
+
+/// The response's headers with its full `Content-Length`, then part of its body, then a broken
+/// connection.
+async fn truncate(response: Response, keep_bytes: Option<usize>) -> Response {
+    let (mut parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, REWRITE_LIMIT)
+        .await
+        .unwrap_or_default();
+    let keep = keep_bytes
+        .unwrap_or(bytes.len() / 2)
+        .min(bytes.len().saturating_sub(1));
+    parts
+        .headers
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+    use futures::StreamExt;
+    let head = futures::stream::iter([Ok::<Bytes, std::io::Error>(bytes.slice(..keep))]);
+    // Break the body a moment later, so the head and the first bytes are on the wire first
+    // (HTTP/2 would otherwise reset the stream before sending its headers).
+    let broken = futures::stream::once(async {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionAborted,
+            "response truncated by an injected fault",
+        ))
+    });
+    Response::from_parts(parts, Body::from_stream(head.chain(broken)))
+}
+
+/// The response with top-level JSON fields removed (default `access_token`).
+async fn strip_fields(response: Response, fields: &[String]) -> Response {
+    let (mut parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, REWRITE_LIMIT)
+        .await
+        .unwrap_or_default();
+    let Ok(serde_json::Value::Object(mut object)) = serde_json::from_slice(&bytes) else {
+        return Response::from_parts(parts, Body::from(bytes));
+    };
+    if fields.is_empty() {
+        object.remove("access_token");
+    }
+    for field in fields {
+        object.remove(field);
+    }
+    parts.headers.remove(header::CONTENT_LENGTH);
+    let body = serde_json::Value::Object(object).to_string();
+    Response::from_parts(parts, Body::from(body))
+}
+
+/// A 200 token response whose `access_token` makes the body `bytes` long.
+fn oversized(bytes: usize) -> Response {
+    let head = br#"{"token_type":"Bearer","expires_in":3599,"access_token":""#;
+    let tail = br#""}"#;
+    let pad = bytes.saturating_sub(head.len() + tail.len());
+    let mut body = Vec::with_capacity(head.len() + pad + tail.len());
+    body.extend_from_slice(head);
+    body.resize(head.len() + pad, b'A');
+    body.extend_from_slice(tail);
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
+        body,
+    )
+        .into_response()
+}
