@@ -454,6 +454,8 @@ impl Emulator {
         let mut builder = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(30))
+            // Like azure_core's own transport: a redirect is an answer, not a hop.
+            .redirect(reqwest::redirect::Policy::none())
             .no_proxy();
         match reqwest::Certificate::from_der(&self.ca_der) {
             Ok(cert) => builder = builder.tls_certs_only([cert]),

@@ -8,7 +8,9 @@
 //!
 //! Failure modes for tests, switched by `FAKE_AZ_MODE` / `FAKE_AZD_MODE`:
 //! `not-logged-in`, `old-cli` (az: no `expires_on`), `malformed` (stdout that is not JSON),
-//! `hang:SECONDS`, `fail:EXIT_CODE:STDERR`.
+//! `hang` (until killed), `hang:SECONDS` / `slow:MILLISECONDS` (wait, then behave normally),
+//! `fail:EXIT_CODE:STDERR`. Faults injected into the emulator (see `entra_emulator::faults`)
+//! reach the tools too: they get their tokens from its token endpoint.
 #![warn(missing_docs)]
 #![allow(clippy::disallowed_methods)] // Programs read their own environment and files.
 
@@ -431,8 +433,10 @@ pub enum Mode {
     OldCli,
     /// Print something that is not JSON.
     Malformed,
-    /// Sleep this many seconds first.
+    /// Sleep this many seconds first (`hang` alone: an hour, i.e. until killed).
     Hang(u64),
+    /// Sleep this many milliseconds first.
+    Slow(u64),
     /// Exit with this code and stderr.
     Fail(i32, String),
 }
@@ -447,9 +451,12 @@ impl Mode {
             "not-logged-in" => Self::NotLoggedIn,
             "old-cli" => Self::OldCli,
             "malformed" => Self::Malformed,
+            "hang" => Self::Hang(3600),
             other => {
                 if let Some(secs) = other.strip_prefix("hang:") {
                     Self::Hang(secs.parse().unwrap_or(3600))
+                } else if let Some(ms) = other.strip_prefix("slow:") {
+                    Self::Slow(ms.parse().unwrap_or(1000))
                 } else if let Some(rest) = other.strip_prefix("fail:") {
                     let (code, stderr) = rest.split_once(':').unwrap_or((rest, ""));
                     Self::Fail(code.parse().unwrap_or(1), stderr.to_string())
@@ -466,6 +473,10 @@ impl Mode {
         match self {
             Self::Hang(secs) => {
                 std::thread::sleep(Duration::from_secs(*secs));
+                None
+            }
+            Self::Slow(ms) => {
+                std::thread::sleep(Duration::from_millis(*ms));
                 None
             }
             Self::Fail(code, stderr) => {

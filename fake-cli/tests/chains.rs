@@ -397,3 +397,38 @@ async fn environment_credential_names_what_is_missing_and_prefers_a_secret() {
         well_known::CERTIFICATE_APP_CLIENT_ID
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn imds_faults_make_the_chain_move_on_to_the_developer_tools() {
+    use entra_emulator::{Endpoint, Fault, FaultAction};
+    let s = Setup::new().await;
+    let imds = [("AZURE_POD_IDENTITY_AUTHORITY_HOST", s.emu.http_url())];
+    // Docker Desktop's 403 "unreachable": the probe says no IMDS here.
+    let id = s
+        .emu
+        .add_fault(Fault::new(FaultAction::Unreachable).on(Endpoint::Imds))
+        .unwrap();
+    assert_eq!(
+        token_from(s.options(&imds, &[])).await.unwrap(),
+        CLI_CLIENT_ID
+    );
+    s.emu.remove_fault(id);
+    // An IMDS that never answers: the 1 s probe gives up and the chain moves on.
+    s.emu
+        .add_fault(Fault::new(FaultAction::Hang { secs: None }).on(Endpoint::Imds))
+        .unwrap();
+    let started = std::time::Instant::now();
+    assert_eq!(
+        token_from(s.options(&imds, &[])).await.unwrap(),
+        CLI_CLIENT_ID
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    let probes: Vec<_> = s
+        .emu
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == "/metadata/identity/oauth2/token")
+        .collect();
+    assert_eq!(probes.len(), 2, "one probe per chain, no token request");
+    assert!(probes.iter().all(|r| r.fault.is_some()));
+}

@@ -221,3 +221,35 @@ async fn developer_tools_moves_past_unavailable_tools_and_stops_on_failures() {
     assert!(!is_unavailable(&e));
     assert!(e.to_string().contains("AADSTS50173"), "{e}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_clis_and_emulator_faults_behind_the_clis() {
+    use entra_emulator::{Endpoint, Fault, FaultAction};
+    let emu = Emulator::start().await.unwrap();
+    // Slow but within the timeout: a token.
+    let t = az(&emu, &[("FAKE_AZ_MODE", "slow:200")])
+        .get_token(&[ARM], None)
+        .await
+        .unwrap();
+    assert_eq!(claims(t.token.secret())["appid"], CLI_CLIENT_ID);
+    let t = azd(&emu, &[("FAKE_AZD_MODE", "slow:200")])
+        .get_token(&[ARM], None)
+        .await
+        .unwrap();
+    assert_eq!(claims(t.token.secret())["appid"], CLI_CLIENT_ID);
+    // The emulator refuses the tools' refresh-token grant: the tools fail and the credential
+    // quotes their error (not "unavailable": the tool is there and signed in).
+    emu.add_fault(
+        Fault::new(FaultAction::status(400))
+            .on(Endpoint::Token)
+            .client_id(CLI_CLIENT_ID),
+    )
+    .unwrap();
+    let e = az(&emu, &[]).get_token(&[ARM], None).await.unwrap_err();
+    assert!(!is_unavailable(&e), "{e}");
+    assert!(e.to_string().contains("AADSTS90004"), "{e}");
+    let e = azd(&emu, &[]).get_token(&[ARM], None).await.unwrap_err();
+    assert!(!is_unavailable(&e), "{e}");
+    assert!(e.to_string().contains("AADSTS90004"), "{e}");
+    assert!(emu.requests().iter().any(|r| r.fault.is_some()));
+}

@@ -97,8 +97,13 @@ fn oidc_error(response: azure_core::http::RawResponse) -> Error {
     } else {
         format!("Headers {{ {} }}", fields.join(", "))
     };
+    let hint = if u16::from(status) == 302 {
+        " The endpoint redirected to sign-in: the system access token was not accepted."
+    } else {
+        ""
+    };
     let message = format!(
-        "{status} response from the OIDC endpoint. Check service connection ID and pipeline configuration. {headers}"
+        "{status} response from the OIDC endpoint.{hint} Check service connection ID and pipeline configuration. {headers}"
     );
     Error::with_message(
         ErrorKind::HttpResponse {

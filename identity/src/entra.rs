@@ -257,14 +257,15 @@ impl EntraClient {
     }
 }
 
-/// The azure_core pipeline identity uses: the caller's options, labelled with this crate.
+/// The azure_core pipeline identity uses: the caller's options, labelled with this crate, with
+/// the default [`ExchangeLimits`](crate::ExchangeLimits) on every try.
 pub(crate) fn new_pipeline(options: ClientOptions) -> Pipeline {
     Pipeline::new(
         option_env!("CARGO_PKG_NAME"),
         option_env!("CARGO_PKG_VERSION"),
         options,
         Vec::new(),
-        Vec::new(),
+        vec![Arc::new(crate::limits::ExchangeLimits::default())],
         None,
     )
 }

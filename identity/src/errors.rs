@@ -72,7 +72,7 @@ pub(crate) fn authentication_error(name: &str, fragment: Option<&str>, inner: Er
     if is_unavailable(&inner) && matches!(inner.kind(), ErrorKind::Credential) {
         return inner;
     }
-    let text = inner.to_string();
+    let text = chain_text(&inner);
     let trimmed = text.trim_matches(|c| c == ' ' || c == '\t' || c == '\x0c');
     let separator = if trimmed.starts_with('\n') { "" } else { " " };
     let mut message = format!("{name} authentication failed.{separator}{trimmed}");
@@ -82,6 +82,22 @@ pub(crate) fn authentication_error(name: &str, fragment: Option<&str>, inner: Er
         ));
     }
     Error::with_error(ErrorKind::Credential, inner, message)
+}
+
+/// An error's message followed by its causes' (azure_core's retry policy wraps the real cause,
+/// e.g. a timeout, in "retry policy expired ..."; the cause is what the user needs to read).
+fn chain_text(error: &Error) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        let message = cause.to_string();
+        if !message.is_empty() && !text.contains(&message) {
+            text.push_str(": ");
+            text.push_str(&message);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 /// Upstream's tenant-id rule: non-empty, alphanumeric, `.` or `-`.

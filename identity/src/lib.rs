@@ -43,6 +43,7 @@ mod developer_tools;
 mod entra;
 mod environment_credential;
 mod errors;
+mod limits;
 mod managed_identity;
 pub mod os;
 mod workload_identity_credential;
@@ -67,6 +68,7 @@ pub use developer_tools::executor::{Executor, new_executor};
 pub use developer_tools::{DeveloperToolsCredential, DeveloperToolsCredentialOptions};
 pub use environment_credential::{EnvironmentCredential, EnvironmentCredentialOptions};
 pub use errors::{CredentialUnavailable, is_unavailable};
+pub use limits::ExchangeLimits;
 pub use managed_identity::{
     ImdsRetryOptions, ManagedIdentityCredential, ManagedIdentityCredentialOptions, UserAssignedId,
 };

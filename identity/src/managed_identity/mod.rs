@@ -173,7 +173,7 @@ impl ManagedIdentityCredential {
         let sleep = self.os.sleep.sleep(timeout).fuse();
         futures::pin_mut!(send, sleep);
         futures::select! {
-            response = send => response.is_ok(),
+            response = send => response.is_ok_and(|r| !is_docker_unreachable(&r)),
             () = sleep => false,
         }
     }
@@ -194,6 +194,13 @@ impl ManagedIdentityCredential {
             let status = u16::from(response.status());
             if (200..300).contains(&status) {
                 return parse_token_response(response.body().as_ref(), self.os.now());
+            }
+            if is_docker_unreachable(&response) {
+                return Err(crate::errors::unavailable(format!(
+                    "the {} managed identity endpoint is unreachable from this network (403: {}). No managed identity is available here.",
+                    self.source.name(),
+                    String::from_utf8_lossy(response.body().as_ref()).trim()
+                )));
             }
             if let Source::Arc { key_directory, .. } = &self.source
                 && authorization.is_none()
@@ -243,6 +250,13 @@ impl ManagedIdentityCredential {
         self.retry
             .delay(status, retry, retry_after, self.os.now() - started)
     }
+}
+
+/// Docker Desktop answers requests for the IMDS address with a 403 saying the network is
+/// unreachable: there is no IMDS, and a chain should move on.
+fn is_docker_unreachable(response: &RawResponse) -> bool {
+    u16::from(response.status()) == 403
+        && String::from_utf8_lossy(response.body().as_ref()).contains("unreachable")
 }
 
 /// The error for a final non-success response.
