@@ -117,11 +117,19 @@ pub(crate) fn parse_token_response(
                 "the token endpoint's response has no access_token",
             )
         })?;
+    let out_of_range = |field: &str| {
+        Error::with_message(
+            ErrorKind::DataConversion,
+            format!("the token endpoint's {field} is out of range"),
+        )
+    };
     let expires_on = match (
         response.expires_in.as_ref().and_then(Seconds::value),
         response.expires_on.as_ref().and_then(Seconds::value),
     ) {
-        (Some(secs), _) => now + Duration::seconds(secs),
+        (Some(secs), _) => now
+            .checked_add(Duration::seconds(secs))
+            .ok_or_else(|| out_of_range("expires_in"))?,
         (None, Some(epoch)) => OffsetDateTime::from_unix_timestamp(epoch).map_err(|e| {
             Error::with_error(ErrorKind::DataConversion, e, "expires_on is out of range")
         })?,
@@ -132,12 +140,18 @@ pub(crate) fn parse_token_response(
             ));
         }
     };
-    let refresh_at = response
+    let refresh_at = match response
         .refresh_in
         .as_ref()
         .and_then(Seconds::value)
         .filter(|s| *s > 0)
-        .map(|s| now + Duration::seconds(s));
+    {
+        Some(secs) => Some(
+            now.checked_add(Duration::seconds(secs))
+                .ok_or_else(|| out_of_range("refresh_in"))?,
+        ),
+        None => None,
+    };
     Ok(FetchedToken {
         token: AccessToken::new(token, expires_on),
         refresh_at,

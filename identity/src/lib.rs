@@ -43,6 +43,8 @@ mod developer_tools;
 mod entra;
 mod environment_credential;
 mod errors;
+#[cfg(test)]
+mod fuzz;
 mod limits;
 mod managed_identity;
 pub mod os;

@@ -19,6 +19,8 @@ use crate::state::Shared;
 
 pub(crate) mod control;
 pub(crate) mod entra;
+#[cfg(test)]
+mod fuzz;
 pub(crate) mod inject;
 pub(crate) mod managed_identity;
 pub(crate) mod pipelines;
@@ -98,6 +100,7 @@ pub(crate) fn app(shared: Arc<Shared>, origin: Origin) -> Router {
         .merge(entra)
         .nest("/_emulator", control::router())
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(shared.clone(), observe))
         .layer(axum::Extension(origin))
         .with_state(shared)
@@ -117,6 +120,20 @@ pub(crate) fn service_fabric_app(shared: Arc<Shared>) -> Router {
             service_fabric: true,
         }))
         .with_state(shared)
+}
+
+/// Entra's answer to a method an endpoint does not take (AADSTS900561), in JSON like every
+/// other error.
+async fn method_not_allowed(method: axum::http::Method, uri: Uri) -> Response {
+    let body = serde_json::json!({
+        "error": "invalid_request",
+        "error_description": format!(
+            "AADSTS900561: The endpoint only accepts other methods. Received a {method} request at '{}'.",
+            uri.path()
+        ),
+        "error_codes": [900561],
+    });
+    (StatusCode::METHOD_NOT_ALLOWED, axum::Json(body)).into_response()
 }
 
 async fn not_found(uri: Uri) -> Response {
@@ -170,7 +187,7 @@ async fn observe(State(shared): State<Arc<Shared>>, request: Request, next: Next
     let entry_body = if logged { Some(bytes.clone()) } else { None };
     let request = Request::from_parts(parts.clone(), Body::from(bytes));
     let Some((endpoint, fault)) = fault else {
-        let response = next.run(request).await;
+        let response = json_rejection(&shared, endpoint, next.run(request).await).await;
         if let Some(body) = entry_body {
             let entry = log_entry(&shared, origin.scheme, &parts, &body, response.status());
             shared.log.push(entry);
@@ -199,6 +216,48 @@ async fn observe(State(shared): State<Arc<Shared>>, request: Request, next: Next
         shared.log.push(entry);
     }
     response
+}
+
+/// Turns axum's plain-text extractor rejections (e.g. a path segment that percent-decodes to
+/// invalid UTF-8) into JSON errors in the endpoint's shape, like every other error.
+async fn json_rejection(
+    shared: &Shared,
+    endpoint: Option<crate::faults::Endpoint>,
+    response: Response,
+) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let text = axum::body::to_bytes(response.into_body(), 4096)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default();
+    let text = if text.is_empty() {
+        status.canonical_reason().unwrap_or("rejected").to_string()
+    } else {
+        text
+    };
+    let mut shaped = match endpoint {
+        Some(e) if !e.is_entra() => (
+            status,
+            axum::Json(serde_json::json!({
+                "error": "invalid_request",
+                "error_description": text,
+            })),
+        )
+            .into_response(),
+        _ => EntraError::new(90004, &[&text])
+            .at(shared.now())
+            .into_response(),
+    };
+    *shaped.status_mut() = status;
+    shaped
 }
 
 fn log_entry(

@@ -35,6 +35,8 @@
 //! # Ok(()) }
 //! ```
 
+#[cfg(test)]
+mod fuzz;
 mod retry;
 mod sources;
 mod tls;

@@ -86,7 +86,7 @@ pub(super) fn parse_thumbprint(text: &str) -> azure_core::Result<Vec<u8>> {
             "IDENTITY_SERVER_THUMBPRINT must be 40 hexadecimal digits (a SHA-1 thumbprint); got '{text}'"
         ))
     };
-    if hex.len() != 40 {
+    if hex.len() != 40 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(invalid());
     }
     (0..40)

@@ -1,0 +1,300 @@
+//! Property tests: malformed requests at every endpoint (paths, methods, query strings,
+//! headers, bodies, encodings, JWT-shaped assertions) never panic, never get a 5xx, and every
+//! error is JSON in the endpoint's shape.
+
+use std::sync::{Arc, OnceLock};
+
+use axum::body::Body;
+use axum::http::Request;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use proptest::prelude::*;
+use tower::ServiceExt;
+
+use super::{Origin, app};
+use crate::clock::SystemClock;
+use crate::config::{Seed, well_known};
+use crate::state::Shared;
+
+struct Fixture {
+    runtime: tokio::runtime::Runtime,
+    router: axum::Router,
+    _dir: tempfile::TempDir,
+}
+
+fn fixture() -> &'static Fixture {
+    static FIXTURE: OnceLock<Fixture> = OnceLock::new();
+    FIXTURE.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let shared = Shared::new(dir.path(), Seed::default_seed(), Arc::new(SystemClock)).unwrap();
+        Fixture {
+            runtime: tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap(),
+            router: app(
+                Arc::new(shared),
+                Origin {
+                    scheme: "https",
+                    service_fabric: false,
+                },
+            ),
+            _dir: dir,
+        }
+    })
+}
+
+fn tenant() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just(well_known::TENANT_ID.to_string()),
+        Just(well_known::TENANT_DOMAIN.to_string()),
+        Just("common".to_string()),
+        Just("organizations".to_string()),
+        "[a-zA-Z0-9.%_-]{0,40}",
+    ]
+}
+
+fn path() -> impl Strategy<Value = String> {
+    let templates = prop_oneof![
+        Just("/{t}/oauth2/v2.0/token"),
+        Just("/{t}/oauth2/token"),
+        Just("/{t}/v2.0/.well-known/openid-configuration"),
+        Just("/{t}/.well-known/openid-configuration"),
+        Just("/{t}/discovery/v2.0/keys"),
+        Just("/common/discovery/instance"),
+        Just("/org/proj/_apis/distributedtask/hubs/{t}/plans/p/jobs/j/oidctoken"),
+        Just("/metadata/identity/oauth2/token"),
+        Just("/metadata/identity/oauth2/token/"),
+        Just("/msi/token"),
+        Just("/arc/metadata/identity/oauth2/token"),
+        Just("/oauth2/token"),
+        Just("/azureml/msi/token"),
+        Just("/{t}"),
+    ];
+    (templates, tenant()).prop_map(|(template, t)| template.replace("{t}", &t))
+}
+
+/// A random value: plain text, percent-encoded junk, a known id, or nothing.
+fn value() -> impl Strategy<Value = String> {
+    prop_oneof![
+        ".{0,40}",
+        "(%[0-9A-Fa-f]{2}|%[G-Zg-z]{1,2}|%|[a-z0-9+])*",
+        Just(well_known::SECRET_APP_CLIENT_ID.to_string()),
+        Just(well_known::CERTIFICATE_APP_CLIENT_ID.to_string()),
+        Just(well_known::USER_ASSIGNED_CLIENT_ID.to_string()),
+        Just("https://management.azure.com/.default".to_string()),
+        Just("https://management.azure.com".to_string()),
+        Just(String::new()),
+    ]
+}
+
+/// A JWT-shaped string: three base64url segments of random or JSON-ish content.
+fn jwt() -> impl Strategy<Value = String> {
+    let segment = prop_oneof![
+        prop::collection::vec(any::<u8>(), 0..64).prop_map(|b| URL_SAFE_NO_PAD.encode(b)),
+        (
+            prop_oneof![Just("RS256"), Just("PS256"), Just("none"), Just("HS256")],
+            value()
+        )
+            .prop_map(|(alg, kid)| URL_SAFE_NO_PAD
+                .encode(format!(r#"{{"alg":"{alg}","typ":"JWT","x5t":"{kid}","kid":"{kid}"}}"#))),
+        (value(), value(), any::<i64>()).prop_map(|(iss, sub, exp)| URL_SAFE_NO_PAD.encode(
+            serde_json::json!({"iss": iss, "sub": sub, "aud": iss, "exp": exp, "nbf": exp, "jti": sub})
+                .to_string()
+        )),
+        ".{0,20}",
+    ];
+    prop::collection::vec(segment, 1..5).prop_map(|parts| parts.join("."))
+}
+
+fn form_body() -> impl Strategy<Value = Vec<u8>> {
+    let field = prop_oneof![
+        Just("grant_type"),
+        Just("client_id"),
+        Just("client_secret"),
+        Just("scope"),
+        Just("resource"),
+        Just("client_assertion"),
+        Just("client_assertion_type"),
+        Just("assertion"),
+        Just("requested_token_use"),
+        Just("refresh_token"),
+        Just("username"),
+        Just("password"),
+        Just("claims"),
+        Just("client_info"),
+        Just("x-client-SKU"),
+    ];
+    let grant = prop_oneof![
+        Just("client_credentials".to_string()),
+        Just("password".to_string()),
+        Just("refresh_token".to_string()),
+        Just("urn:ietf:params:oauth:grant-type:jwt-bearer".to_string()),
+        Just("urn:ietf:params:oauth:client-assertion-type:jwt-bearer".to_string()),
+    ];
+    let pair = (field, prop_oneof![value(), jwt(), grant]).prop_map(|(k, v)| {
+        let v: String = url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
+        format!("{k}={v}")
+    });
+    prop::collection::vec(pair, 0..8).prop_map(|pairs| pairs.join("&").into_bytes())
+}
+
+fn body() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        form_body(),
+        prop::collection::vec(any::<u8>(), 0..200),
+        "(%[0-9A-Fa-f]{0,2}|[&=a-z_]){0,80}".prop_map(String::into_bytes),
+    ]
+}
+
+fn query() -> impl Strategy<Value = Option<String>> {
+    let key = prop_oneof![
+        Just("api-version"),
+        Just("resource"),
+        Just("client_id"),
+        Just("object_id"),
+        Just("msi_res_id"),
+        Just("mi_res_id"),
+        Just("principal_id"),
+        Just("serviceConnectionId"),
+        Just("client-request-id"),
+    ];
+    let pair = (key, value()).prop_map(|(k, v)| format!("{k}={v}"));
+    prop_oneof![
+        Just(None),
+        prop::collection::vec(pair, 0..5).prop_map(|p| Some(p.join("&"))),
+        "[a-zA-Z0-9=&%._~+-]{0,60}".prop_map(Some),
+    ]
+}
+
+#[derive(Debug, Clone)]
+struct Fuzzed {
+    method: &'static str,
+    path: String,
+    query: Option<String>,
+    headers: Vec<(&'static str, String)>,
+    body: Vec<u8>,
+}
+
+fn request() -> impl Strategy<Value = Fuzzed> {
+    let method = prop_oneof![
+        3 => Just("POST"),
+        3 => Just("GET"),
+        1 => Just("PUT"),
+        1 => Just("DELETE"),
+    ];
+    let header = prop_oneof![
+        (
+            Just("content-type"),
+            prop_oneof![
+                Just("application/x-www-form-urlencoded".to_string()),
+                Just("application/x-www-form-urlencoded; charset=utf-8".to_string()),
+                Just("application/json".to_string()),
+                "[ -~]{0,30}",
+            ]
+        ),
+        (
+            Just("metadata"),
+            prop_oneof![Just("true".to_string()), "[ -~]{0,10}"]
+        ),
+        (Just("x-identity-header"), value()),
+        (Just("secret"), value()),
+        (
+            Just("authorization"),
+            prop_oneof![jwt().prop_map(|t| format!("Bearer {t}")), "[ -~]{0,30}"]
+        ),
+        (Just("x-tfs-fedauthredirect"), Just("Suppress".to_string())),
+        (Just("client-request-id"), value()),
+    ];
+    (
+        method,
+        path(),
+        query(),
+        prop::collection::vec(header, 0..5),
+        body(),
+    )
+        .prop_map(|(method, path, query, headers, body)| Fuzzed {
+            method,
+            path,
+            query,
+            headers,
+            body,
+        })
+}
+
+fn send(f: &Fuzzed) -> Option<(u16, Vec<u8>, String)> {
+    let fixture = fixture();
+    let uri = match &f.query {
+        Some(q) => format!("{}?{q}", f.path),
+        None => f.path.clone(),
+    };
+    // What a client library would put on the wire: bytes a URI cannot hold, percent-encoded.
+    let uri: String = uri
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_graphic()
+                && !matches!(
+                    b,
+                    b'"' | b'<' | b'>' | b'\\' | b'^' | b'`' | b'{' | b'|' | b'}'
+                )
+            {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    let mut builder = Request::builder()
+        .method(f.method)
+        .uri(&uri)
+        .header("host", "127.0.0.1:8443");
+    for (name, value) in &f.headers {
+        if let Ok(v) = axum::http::HeaderValue::from_str(value) {
+            builder = builder.header(*name, v);
+        }
+    }
+    let Ok(request) = builder.body(Body::from(f.body.clone())) else {
+        // Not a valid HTTP request (a URI hyper would refuse): nothing to send.
+        return None;
+    };
+    Some(fixture.runtime.block_on(async {
+        let response = fixture.router.clone().oneshot(request).await.unwrap();
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap()
+            .to_vec();
+        (status, body, content_type)
+    }))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn malformed_requests_get_shaped_errors_never_5xx(f in request()) {
+        let sent = send(&f);
+        prop_assume!(sent.is_some(), "not a valid HTTP request");
+        let (status, body, content_type) = sent.unwrap_or_default();
+        prop_assert!(status < 500, "{status} for {f:?}: {}", String::from_utf8_lossy(&body));
+        if status >= 400 {
+            prop_assert!(content_type.contains("json"), "{status} {content_type} for {f:?}");
+            let json: serde_json::Value = serde_json::from_slice(&body)
+                .map_err(|e| TestCaseError::fail(format!("{e}: {f:?}")))?;
+            // Entra and the managed-identity hosts say `error`; Cloud Shell nests
+            // `error.message` (ARM's shape); Azure DevOps says `message`.
+            prop_assert!(
+                json["error"].is_string()
+                    || json["error"]["message"].is_string()
+                    || json["message"].is_string(),
+                "{json} for {f:?}"
+            );
+        }
+    }
+}
