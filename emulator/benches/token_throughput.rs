@@ -3,8 +3,14 @@
 //! second measured on the same machine in the same run (every token costs one RSA-2048
 //! signature, so that is the ceiling a single core can reach).
 //!
+//! Then a fixed-count phase: BENCH_REQUESTS (default 10,000) token requests over the same
+//! number of connections, twice, with the emulator's resident memory (VmRSS of the child
+//! process) before, after the first and after the second batch, and the request log's length:
+//! zero errors and a flat memory line show the log is capped and nothing else grows.
+//!
 //! Run: `cargo bench -p entra_emulator --bench token_throughput`
-//! Knobs: BENCH_SECONDS (default 10), BENCH_CONNECTIONS (default 64).
+//! Knobs: BENCH_SECONDS (default 10), BENCH_CONNECTIONS (default 64), BENCH_REQUESTS (default
+//! 10000).
 //! Results are printed and written to `target/bench-results/token_throughput.json`.
 
 use std::process::{Command, Stdio};
@@ -56,7 +62,11 @@ fn main() {
             .build()
             .expect("runtime");
         report(
-            runtime.block_on(load(&ready, connections, Duration::from_secs(seconds))),
+            runtime.block_on(load(
+                &ready,
+                connections,
+                Stop::After(Duration::from_secs(seconds)),
+            )),
             connections,
             seconds,
             openssl,
@@ -100,10 +110,93 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    let result = runtime.block_on(load(&ready, connections, Duration::from_secs(seconds)));
+    let result = runtime.block_on(load(
+        &ready,
+        connections,
+        Stop::After(Duration::from_secs(seconds)),
+    ));
+    report(result, connections, seconds, openssl);
+
+    // Fixed-count phase: errors and memory.
+    let requests = env_number("BENCH_REQUESTS", 10_000);
+    let rss = || rss_kib(child.id());
+    let before = rss();
+    let mut batches = Vec::new();
+    for _ in 0..2 {
+        let (count, errors, mut latencies, elapsed) =
+            runtime.block_on(load(&ready, connections, Stop::Count(requests)));
+        latencies.sort_unstable();
+        batches.push(serde_json::json!({
+            "requests": count,
+            "errors": errors,
+            "seconds": elapsed.as_secs_f64(),
+            "p99_ms": percentile(&latencies, 0.99).as_secs_f64() * 1e3,
+            "rss_kib_after": rss(),
+        }));
+    }
+    let (logged, capacity) = request_log(&ready);
     let _ = child.kill();
     let _ = child.wait();
-    report(result, connections, seconds, openssl);
+    println!("fixed load: {requests} requests over {connections} connections, twice");
+    println!("  emulator RSS before     {} KiB", before.unwrap_or(0));
+    for (i, b) in batches.iter().enumerate() {
+        println!(
+            "  batch {}               {} ok, {} errors, {:.2} s, p99 {:.2} ms, RSS after {} KiB",
+            i + 1,
+            b["requests"],
+            b["errors"],
+            b["seconds"].as_f64().unwrap_or(0.0),
+            b["p99_ms"].as_f64().unwrap_or(0.0),
+            b["rss_kib_after"]
+        );
+    }
+    println!("  request log             {logged} entries (capacity {capacity})");
+    let json = serde_json::json!({
+        "requests_per_batch": requests,
+        "connections": connections,
+        "rss_kib_before": before,
+        "batches": batches,
+        "request_log_entries": logged,
+        "request_log_capacity": capacity,
+    });
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench-results");
+    if std::fs::create_dir_all(&dir).is_ok() {
+        let _ = std::fs::write(
+            dir.join("token_fixed_load.json"),
+            serde_json::to_vec_pretty(&json).unwrap_or_default(),
+        );
+    }
+}
+
+/// Resident memory of a process, from /proc (Linux).
+fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// The request log's length and the configured capacity, from the control plane.
+fn request_log(ready: &ReadyInfo) -> (usize, u64) {
+    let ca = std::fs::read(&ready.ca_cert_path).expect("CA");
+    let client = reqwest::blocking::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(&ca).expect("CA")])
+        .no_proxy()
+        .build()
+        .expect("client");
+    let get = |path: &str| -> serde_json::Value {
+        client
+            .get(format!("{}/_emulator/{path}", ready.https_url))
+            .send()
+            .and_then(|r| r.json())
+            .unwrap_or_default()
+    };
+    let logged = get("requests").as_array().map_or(0, Vec::len);
+    let capacity = get("config")["settings"]["request_log_capacity"]
+        .as_u64()
+        .unwrap_or(0);
+    (logged, capacity)
 }
 
 fn report(result: LoadResult, connections: usize, seconds: u64, openssl: Option<f64>) {
@@ -146,7 +239,14 @@ fn report(result: LoadResult, connections: usize, seconds: u64, openssl: Option<
 
 type LoadResult = (u64, u64, Vec<Duration>, Duration);
 
-async fn load(ready: &ReadyInfo, connections: usize, duration: Duration) -> LoadResult {
+/// When a load run ends: after a time, or after a number of requests.
+#[derive(Clone, Copy)]
+enum Stop {
+    After(Duration),
+    Count(u64),
+}
+
+async fn load(ready: &ReadyInfo, connections: usize, stop: Stop) -> LoadResult {
     let ca = std::fs::read(&ready.ca_cert_path).expect("CA");
     let authority = ready.https_url.trim_start_matches("https://").to_string();
     let body = serde_urlencoded::to_string([
@@ -177,14 +277,19 @@ async fn load(ready: &ReadyInfo, connections: usize, duration: Duration) -> Load
         streams.push(tls);
     }
     let start = Instant::now();
-    let stop = start + duration;
+    let tickets = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let mut tasks = Vec::new();
     for mut tls in streams {
         let request = request.clone();
+        let tickets = tickets.clone();
+        let more = move || match stop {
+            Stop::After(duration) => Instant::now() < start + duration,
+            Stop::Count(n) => tickets.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < n,
+        };
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut errors = 0u64;
-            while Instant::now() < stop {
+            while more() {
                 let t = Instant::now();
                 match exchange(&mut tls, request.as_bytes()).await {
                     Ok(200) => latencies.push(t.elapsed()),
