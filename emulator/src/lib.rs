@@ -30,6 +30,12 @@
 //! # }
 //! ```
 //!
+//! # Faults
+//!
+//! [`Emulator::add_fault`] (or `--fault`, `[[faults]]` in a seed, `POST /_emulator/faults`)
+//! makes chosen requests fail: throttling, outages, hangs, resets, garbage bodies, clock skew.
+//! See [`faults`].
+//!
 //! # As a process
 //!
 //! The `entra-emulator` binary wraps this library; `--ready-file PATH` writes a [`ReadyInfo`]

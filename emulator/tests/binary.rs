@@ -278,3 +278,48 @@ fn rotate_key_subcommand_changes_the_signing_key_of_a_state_dir() {
     assert!(!first.is_empty());
     assert_ne!(first, second);
 }
+
+#[test]
+fn fault_flags_apply_from_the_start_and_a_bad_one_fails_fast() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = spawn(
+        dir.path(),
+        &[
+            "--fault",
+            "throttle@token,retry_after=3,times=1",
+            "--fault",
+            r#"{"match":{"endpoint":"jwks"},"action":{"kind":"status","status":502}}"#,
+        ],
+    );
+    let first = secret_token(&running.ready);
+    assert_eq!(first.status(), 429);
+    assert_eq!(first.headers()["retry-after"], "3");
+    assert_eq!(secret_token(&running.ready).status(), 200);
+    let jwks = client(&running.ready)
+        .get(format!(
+            "{}/{}/discovery/v2.0/keys",
+            running.ready.https_url,
+            well_known::TENANT_ID
+        ))
+        .send()
+        .unwrap();
+    assert_eq!(jwks.status(), 502);
+
+    let output = Command::new(BIN)
+        .args([
+            "--https-port",
+            "0",
+            "--http-port",
+            "0",
+            "--service-fabric-port",
+            "0",
+        ])
+        .arg("--state-dir")
+        .arg(dir.path().join("other"))
+        .args(["--fault", "explode@token"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("explode"), "{stderr}");
+}
