@@ -75,7 +75,7 @@ impl Endpoint {
 
     /// The kind of a request path; `service_fabric` says whether it arrived on the Service
     /// Fabric listener. `None` for the control plane and unknown paths.
-    pub(crate) fn classify(path: &str, service_fabric: bool) -> Option<Endpoint> {
+    pub fn classify(path: &str, service_fabric: bool) -> Option<Endpoint> {
         if path.starts_with("/_emulator") {
             return None;
         }

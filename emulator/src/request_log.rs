@@ -36,7 +36,7 @@ pub struct LoggedRequest {
     pub id: u64,
     /// When it arrived (RFC 3339, emulator clock).
     pub time: String,
-    /// `https` or `http`: the listener it arrived on.
+    /// `https`, `http` or `service_fabric`: the listener it arrived on.
     pub listener: String,
     /// HTTP method.
     pub method: String,

@@ -14,6 +14,9 @@
 #![warn(missing_docs)]
 #![allow(clippy::disallowed_methods)] // Programs read their own environment and files.
 
+pub mod az_main;
+pub mod azd_main;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;

@@ -180,9 +180,18 @@ mod coarse_wall {
 }
 
 /// An environment held in a map: for tests and for configuring credentials explicitly.
-#[derive(Debug, Default, Clone)]
+/// Its `Debug` shows the variables' names, never their values (they hold secrets).
+#[derive(Default, Clone)]
 pub struct MapEnv {
     vars: HashMap<String, String>,
+}
+
+impl Debug for MapEnv {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut names: Vec<&str> = self.vars.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        f.debug_struct("MapEnv").field("names", &names).finish()
+    }
 }
 
 impl MapEnv {
@@ -300,5 +309,18 @@ impl Os {
     /// The current time.
     pub(crate) fn now(&self) -> OffsetDateTime {
         self.clock.now()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn map_env_debug_shows_names_not_values() {
+        let env = MapEnv::from([("AZURE_CLIENT_SECRET", "hunter2-secret-value")]);
+        let debug = format!("{env:?}");
+        assert!(debug.contains("AZURE_CLIENT_SECRET"), "{debug}");
+        assert!(!debug.contains("hunter2"), "{debug}");
     }
 }

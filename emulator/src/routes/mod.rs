@@ -37,6 +37,15 @@ pub(crate) struct Origin {
 }
 
 impl Origin {
+    /// The listener's name in the request log: `https`, `http` or `service_fabric`.
+    pub(crate) fn listener(&self) -> &'static str {
+        if self.service_fabric {
+            "service_fabric"
+        } else {
+            self.scheme
+        }
+    }
+
     /// `scheme://host[:port]` of a request.
     pub(crate) fn of(&self, headers: &HeaderMap, uri: &Uri) -> String {
         let host = headers
@@ -166,7 +175,7 @@ async fn observe(State(shared): State<Arc<Shared>>, request: Request, next: Next
             .at(shared.now())
             .into_response();
             if logged {
-                let entry = log_entry(&shared, origin.scheme, &parts, &[], response.status());
+                let entry = log_entry(&shared, origin.listener(), &parts, &[], response.status());
                 shared.log.push(entry);
             }
             return response;
@@ -189,13 +198,13 @@ async fn observe(State(shared): State<Arc<Shared>>, request: Request, next: Next
     let Some((endpoint, fault)) = fault else {
         let response = json_rejection(&shared, endpoint, next.run(request).await).await;
         if let Some(body) = entry_body {
-            let entry = log_entry(&shared, origin.scheme, &parts, &body, response.status());
+            let entry = log_entry(&shared, origin.listener(), &parts, &body, response.status());
             shared.log.push(entry);
         }
         return response;
     };
     let mut entry = entry_body.map(|body| {
-        let mut entry = log_entry(&shared, origin.scheme, &parts, &body, StatusCode::OK);
+        let mut entry = log_entry(&shared, origin.listener(), &parts, &body, StatusCode::OK);
         entry.fault = Some(fault.label.clone());
         entry
     });

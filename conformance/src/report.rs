@@ -1,0 +1,275 @@
+//! The report: a matrix of scenario × adapter, printed as a table and written as JSON and
+//! Markdown.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::scenario::Scenario;
+
+/// Pass, fail or skipped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Everything matched.
+    Pass,
+    /// Something differed (see the differences).
+    Fail,
+    /// Not run (see the reason).
+    Skip,
+}
+
+impl Status {
+    fn label(self) -> &'static str {
+        match self {
+            Status::Pass => "pass",
+            Status::Fail => "FAIL",
+            Status::Skip => "skip",
+        }
+    }
+}
+
+/// One scenario through one adapter.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CaseResult {
+    /// The scenario's name.
+    pub scenario: String,
+    /// The credential it exercises.
+    pub credential: String,
+    /// What it shows.
+    pub description: String,
+    /// The adapter.
+    pub adapter: String,
+    /// The verdict.
+    pub status: Status,
+    /// Wall time, milliseconds.
+    pub millis: u128,
+    /// What differed (failures), or why it was skipped.
+    pub differences: Vec<String>,
+    /// The credential's error message, if it failed (expectedly or not).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+impl CaseResult {
+    fn new(scenario: &Scenario, adapter: &str, status: Status, millis: u128) -> Self {
+        Self {
+            scenario: scenario.name.clone(),
+            credential: scenario.credential.clone(),
+            description: scenario.description.clone(),
+            adapter: adapter.to_string(),
+            status,
+            millis,
+            differences: Vec::new(),
+            message: None,
+        }
+    }
+
+    /// A pass.
+    pub fn passed(scenario: &Scenario, adapter: &str, millis: u128) -> Self {
+        Self::new(scenario, adapter, Status::Pass, millis)
+    }
+
+    /// A failure and what differed.
+    pub fn failed(
+        scenario: &Scenario,
+        adapter: &str,
+        millis: u128,
+        differences: Vec<String>,
+    ) -> Self {
+        let mut r = Self::new(scenario, adapter, Status::Fail, millis);
+        r.differences = differences;
+        r
+    }
+
+    /// A skip and why.
+    pub fn skipped(scenario: &Scenario, adapter: &str, reason: String) -> Self {
+        let mut r = Self::new(scenario, adapter, Status::Skip, 0);
+        r.differences = vec![reason];
+        r
+    }
+}
+
+/// The whole run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Report {
+    /// Adapters, in column order.
+    pub adapters: Vec<String>,
+    /// The emulator's URL.
+    pub target: String,
+    /// Every result.
+    pub results: Vec<CaseResult>,
+    /// Wall time of the run, milliseconds.
+    pub total_millis: u128,
+}
+
+/// Counts per status.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Totals {
+    /// Passed.
+    pub pass: usize,
+    /// Failed.
+    pub fail: usize,
+    /// Skipped.
+    pub skip: usize,
+}
+
+impl Report {
+    /// Counts by status.
+    pub fn totals(&self) -> Totals {
+        let mut t = Totals::default();
+        for r in &self.results {
+            match r.status {
+                Status::Pass => t.pass += 1,
+                Status::Fail => t.fail += 1,
+                Status::Skip => t.skip += 1,
+            }
+        }
+        t
+    }
+
+    fn rows(&self) -> Vec<(&str, BTreeMap<&str, &CaseResult>)> {
+        let mut rows: Vec<(&str, BTreeMap<&str, &CaseResult>)> = Vec::new();
+        for r in &self.results {
+            match rows.last_mut() {
+                Some((name, cells)) if *name == r.scenario => {
+                    cells.insert(&r.adapter, r);
+                }
+                _ => rows.push((&r.scenario, BTreeMap::from([(r.adapter.as_str(), r)]))),
+            }
+        }
+        rows
+    }
+
+    fn cell(r: Option<&&CaseResult>) -> String {
+        match r {
+            None => "-".into(),
+            Some(r) if r.status == Status::Skip => "skip".into(),
+            Some(r) => format!("{} {:>4} ms", r.status.label(), r.millis),
+        }
+    }
+
+    /// The matrix as a plain-text table, then each failure with what differed.
+    pub fn table(&self) -> String {
+        let rows = self.rows();
+        let width = rows.iter().map(|(n, _)| n.len()).max().unwrap_or(8).max(8);
+        let mut out = String::new();
+        let _ = write!(out, "{:width$}", "scenario");
+        for a in &self.adapters {
+            let _ = write!(out, "  {a:<13}");
+        }
+        out.push('\n');
+        for (name, cells) in &rows {
+            let _ = write!(out, "{name:width$}");
+            for a in &self.adapters {
+                let _ = write!(out, "  {:<13}", Self::cell(cells.get(a.as_str())));
+            }
+            out.push('\n');
+        }
+        out.push_str(&self.failures_text());
+        out.push_str(&self.summary());
+        out.push('\n');
+        out
+    }
+
+    fn failures_text(&self) -> String {
+        let mut out = String::new();
+        for r in self.results.iter().filter(|r| r.status == Status::Fail) {
+            let _ = writeln!(
+                out,
+                "\nFAIL {} [{}] — {}",
+                r.scenario, r.adapter, r.description
+            );
+            for d in &r.differences {
+                let _ = writeln!(out, "  - {d}");
+            }
+        }
+        out
+    }
+
+    /// `N passed, M failed, K skipped in S s`.
+    pub fn summary(&self) -> String {
+        let t = self.totals();
+        format!(
+            "\n{} scenarios × {} adapter(s): {} passed, {} failed, {} skipped in {:.1} s",
+            self.rows().len(),
+            self.adapters.len(),
+            t.pass,
+            t.fail,
+            t.skip,
+            self.total_millis as f64 / 1000.0
+        )
+    }
+
+    /// The matrix as Markdown.
+    pub fn markdown(&self) -> String {
+        let mut out = String::from("# Conformance matrix\n\n");
+        let _ = writeln!(out, "Target: `{}`\n", self.target);
+        out.push_str("| Scenario | Credential |");
+        for a in &self.adapters {
+            let _ = write!(out, " {a} |");
+        }
+        out.push_str("\n|---|---|");
+        for _ in &self.adapters {
+            out.push_str("---|");
+        }
+        out.push('\n');
+        for (name, cells) in self.rows() {
+            let credential = cells.values().next().map_or("", |r| r.credential.as_str());
+            let _ = write!(out, "| `{name}` | {credential} |");
+            for a in &self.adapters {
+                let _ = write!(out, " {} |", Self::cell(cells.get(a.as_str())).trim());
+            }
+            out.push('\n');
+        }
+        let failures: Vec<&CaseResult> = self
+            .results
+            .iter()
+            .filter(|r| r.status == Status::Fail)
+            .collect();
+        if !failures.is_empty() {
+            out.push_str("\n## Failures\n");
+            for r in failures {
+                let _ = writeln!(
+                    out,
+                    "\n### `{}` ({})\n\n{}\n",
+                    r.scenario, r.adapter, r.description
+                );
+                for d in &r.differences {
+                    let _ = writeln!(out, "- {}", d.replace('|', "\\|"));
+                }
+            }
+        }
+        let skips: Vec<&CaseResult> = self
+            .results
+            .iter()
+            .filter(|r| r.status == Status::Skip)
+            .collect();
+        if !skips.is_empty() {
+            out.push_str("\n## Skipped\n\n");
+            for r in skips {
+                let _ = writeln!(
+                    out,
+                    "- `{}` ({}): {}",
+                    r.scenario,
+                    r.adapter,
+                    r.differences.join("; ")
+                );
+            }
+        }
+        let _ = writeln!(out, "{}", self.summary());
+        out
+    }
+
+    /// Writes `report.json` and `report.md` into `dir`.
+    pub fn write(&self, dir: &Path) -> std::io::Result<()> {
+        std::fs::create_dir_all(dir)?;
+        std::fs::write(
+            dir.join("report.json"),
+            serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?,
+        )?;
+        std::fs::write(dir.join("report.md"), self.markdown())
+    }
+}

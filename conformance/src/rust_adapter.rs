@@ -1,0 +1,428 @@
+//! The Rust adapter: this workspace's `azure_identity`, in process.
+//!
+//! Each credential reads the scenario's environment through an injected [`Os`] (the process
+//! environment is never touched) and talks to the emulator through a transport that trusts its
+//! CA. Child processes (the CLIs) get exactly the scenario's environment. The library's
+//! `tracing` output at TRACE level, the credential's `Debug` and the error's `Display` and
+//! `Debug` are the logs the driver scans for secrets.
+//!
+//! Options (all optional): `tenant_id`, `client_id`, `secret`, `certificate` (a path; PEM or
+//! PKCS#12), `password`, `send_certificate_chain`, `assertion` / `assertion_file`,
+//! `token_file_path`, `service_connection_id`, `system_access_token`, `user_assigned_client_id`
+//! / `user_assigned_object_id` / `user_assigned_resource_id`, `managed_identity_client_id`,
+//! `require_azure_token_credentials`, `cli_tenant_id`, `cli_timeout_ms`, `try_timeout_ms`,
+//! `max_retries`, `sources` (for `chained`: a list of credential kinds). Missing values come from
+//! the environment as the credentials themselves read it.
+
+use std::ffi::OsStr;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use azure_core::credentials::{Secret, TokenCredential};
+use azure_core::http::ClientMethodOptions;
+use azure_core::http::{ClientOptions, ExponentialRetryOptions, RetryOptions, Transport};
+use azure_identity::os::{MapEnv, Os};
+use azure_identity::*;
+use serde_json::Value;
+use tracing::instrument::WithSubscriber;
+
+use crate::adapter::{Adapter, RunRequest, RunResult};
+use crate::scenario::ErrorKind;
+
+/// The in-process Rust adapter.
+#[derive(Debug, Default)]
+pub struct RustAdapter;
+
+#[async_trait]
+impl Adapter for RustAdapter {
+    fn name(&self) -> &str {
+        "rust"
+    }
+
+    async fn check(&self) -> Result<(), String> {
+        Ok(())
+    }
+
+    fn supports(&self, _credential: &str) -> bool {
+        true
+    }
+
+    async fn run(&self, request: &RunRequest) -> RunResult {
+        let logs = LogBuffer::default();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(logs.clone())
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .finish();
+        let timeout = Duration::from_millis(request.timeout_ms);
+        let outcome = tokio::time::timeout(timeout, run(request).with_subscriber(subscriber)).await;
+        let mut result = match outcome {
+            Ok(result) => result,
+            Err(_) => {
+                RunResult::adapter_failure(format!("no result within {} ms", request.timeout_ms))
+            }
+        };
+        result.logs = format!("{}{}", logs.text(), result.logs);
+        result
+    }
+}
+
+/// Shared, growable log text.
+#[derive(Clone, Default)]
+struct LogBuffer(Arc<Mutex<Vec<u8>>>);
+
+impl LogBuffer {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
+    }
+}
+
+impl Write for LogBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogBuffer {
+    type Writer = LogBuffer;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+async fn run(request: &RunRequest) -> RunResult {
+    let context = match Context::new(request) {
+        Ok(c) => c,
+        Err(message) => return failure(ErrorKind::Configuration, message, String::new()),
+    };
+    let credential = match build(&request.credential, &context) {
+        Ok(c) => c,
+        Err(e) => {
+            let kind = if is_unavailable(&e) {
+                ErrorKind::Unavailable
+            } else {
+                ErrorKind::Configuration
+            };
+            return failure(kind, e.to_string(), format!("{e:?}"));
+        }
+    };
+    let debug = format!("credential: {credential:?}\n");
+    let scopes: Vec<&str> = request.scopes.iter().map(String::as_str).collect();
+    match credential.get_token(&scopes, None).await {
+        Ok(token) => RunResult {
+            token: Some(token.token.secret().to_string()),
+            expires_on: Some(token.expires_on.unix_timestamp()),
+            error_kind: None,
+            message: None,
+            logs: debug,
+        },
+        Err(e) => {
+            let kind = if is_unavailable(&e) {
+                ErrorKind::Unavailable
+            } else {
+                ErrorKind::Authentication
+            };
+            failure(kind, e.to_string(), format!("{debug}{e:?}"))
+        }
+    }
+}
+
+fn failure(kind: ErrorKind, message: String, logs: String) -> RunResult {
+    RunResult {
+        token: None,
+        expires_on: None,
+        error_kind: Some(kind),
+        message: Some(message),
+        logs,
+    }
+}
+
+/// Everything a credential is built from.
+struct Context<'a> {
+    request: &'a RunRequest,
+    os: Os,
+    client_options: ClientOptions,
+    executor: Arc<dyn Executor>,
+}
+
+impl<'a> Context<'a> {
+    fn new(request: &'a RunRequest) -> Result<Self, String> {
+        let ca = std::fs::read(&request.ca_cert_path)
+            .map_err(|e| format!("reading {}: {e}", request.ca_cert_path.display()))?;
+        let cert = reqwest::Certificate::from_pem(&ca).map_err(|e| e.to_string())?;
+        let http = reqwest::Client::builder()
+            .tls_certs_only([cert])
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(Duration::from_secs(5))
+            .build()
+            .map_err(|e| e.to_string())?;
+        let mut client_options = ClientOptions {
+            transport: Some(Transport::new(Arc::new(http))),
+            ..Default::default()
+        };
+        // Fast retries keep fault scenarios quick; Retry-After is still honoured.
+        let max_retries = number(&request.options, "max_retries").unwrap_or(3) as u32;
+        client_options.retry = RetryOptions::exponential(ExponentialRetryOptions {
+            initial_delay: time::Duration::milliseconds(10),
+            max_delay: time::Duration::milliseconds(200),
+            max_retries,
+            max_total_elapsed: time::Duration::seconds(30),
+        });
+        client_options
+            .per_try_policies
+            .push(Arc::new(ExchangeLimits {
+                try_timeout: time::Duration::milliseconds(
+                    number(&request.options, "try_timeout_ms").unwrap_or(5_000),
+                ),
+                ..ExchangeLimits::default()
+            }));
+        let env: MapEnv = request.env.clone().into_iter().collect();
+        Ok(Self {
+            request,
+            os: Os {
+                env: Arc::new(env),
+                ..Os::default()
+            },
+            client_options,
+            executor: Arc::new(ScenarioExecutor(request.env.clone())),
+        })
+    }
+
+    /// An option's string value, else the environment variable `var`.
+    fn get(&self, option: &str, var: &str) -> Option<String> {
+        self.option(option)
+            .or_else(|| self.request.env.get(var).cloned())
+    }
+
+    fn option(&self, option: &str) -> Option<String> {
+        match self.request.options.get(option) {
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(Value::Null) | None => None,
+            Some(other) => Some(other.to_string()),
+        }
+    }
+
+    fn flag(&self, option: &str) -> bool {
+        self.request.options.get(option) == Some(&Value::Bool(true))
+    }
+
+    fn required(&self, option: &str, var: &str) -> azure_core::Result<String> {
+        Ok(self.get(option, var).unwrap_or_default())
+    }
+
+    fn imds_retry(&self) -> ImdsRetryOptions {
+        ImdsRetryOptions {
+            initial_delay: time::Duration::milliseconds(10),
+            max_delay: time::Duration::milliseconds(200),
+            ..ImdsRetryOptions::default()
+        }
+    }
+}
+
+fn number(options: &serde_json::Map<String, Value>, key: &str) -> Option<i64> {
+    match options.get(key)? {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.parse().ok(),
+        _ => None,
+    }
+}
+
+/// Runs a program with exactly the scenario's environment.
+struct ScenarioExecutor(std::collections::BTreeMap<String, String>);
+
+impl std::fmt::Debug for ScenarioExecutor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Names only: the values hold the scenario's secrets.
+        f.debug_tuple("ScenarioExecutor")
+            .field(&self.0.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+#[async_trait]
+impl Executor for ScenarioExecutor {
+    async fn run(&self, program: &OsStr, args: &[&OsStr]) -> std::io::Result<std::process::Output> {
+        tokio::process::Command::new(program)
+            .args(args)
+            .env_clear()
+            .envs(&self.0)
+            .stdin(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .output()
+            .await
+    }
+}
+
+/// An assertion given as a string (for `client_assertion`).
+#[derive(Debug)]
+struct FixedAssertion(Secret);
+
+#[async_trait]
+impl ClientAssertion for FixedAssertion {
+    async fn secret(&self, _: Option<ClientMethodOptions<'_>>) -> azure_core::Result<String> {
+        Ok(self.0.secret().to_string())
+    }
+}
+
+fn build(kind: &str, c: &Context<'_>) -> azure_core::Result<Arc<dyn TokenCredential>> {
+    let config_error = |message: String| {
+        azure_core::Error::with_message(azure_core::error::ErrorKind::Credential, message)
+    };
+    Ok(match kind {
+        "client_secret" => ClientSecretCredential::new(
+            &c.required("tenant_id", "AZURE_TENANT_ID")?,
+            c.required("client_id", "AZURE_CLIENT_ID")?,
+            c.required("secret", "AZURE_CLIENT_SECRET")?.into(),
+            Some(ClientSecretCredentialOptions {
+                client_options: c.client_options.clone(),
+                os: c.os.clone(),
+                ..Default::default()
+            }),
+        )?,
+        "client_certificate" => {
+            let path = c.required("certificate", "AZURE_CLIENT_CERTIFICATE_PATH")?;
+            let bytes = std::fs::read(&path)
+                .map_err(|e| config_error(format!("cannot read certificate {path}: {e}")))?;
+            ClientCertificateCredential::new(
+                c.required("tenant_id", "AZURE_TENANT_ID")?,
+                c.required("client_id", "AZURE_CLIENT_ID")?,
+                bytes.into(),
+                Some(ClientCertificateCredentialOptions {
+                    client_options: c.client_options.clone(),
+                    password: c
+                        .get("password", "AZURE_CLIENT_CERTIFICATE_PASSWORD")
+                        .map(Secret::from),
+                    send_certificate_chain: c.flag("send_certificate_chain"),
+                    os: c.os.clone(),
+                    ..Default::default()
+                }),
+            )?
+        }
+        "client_assertion" => {
+            let assertion = match (c.option("assertion"), c.option("assertion_file")) {
+                (Some(a), _) => a,
+                (None, Some(file)) => std::fs::read_to_string(&file)
+                    .map_err(|e| config_error(format!("cannot read assertion {file}: {e}")))?,
+                (None, None) => String::new(),
+            };
+            ClientAssertionCredential::new(
+                c.required("tenant_id", "AZURE_TENANT_ID")?,
+                c.required("client_id", "AZURE_CLIENT_ID")?,
+                FixedAssertion(Secret::from(assertion.trim().to_string())),
+                Some(assertion_options(c)),
+            )?
+        }
+        "workload_identity" => {
+            WorkloadIdentityCredential::new(Some(WorkloadIdentityCredentialOptions {
+                credential_options: assertion_options(c),
+                client_id: c.option("client_id"),
+                tenant_id: c.option("tenant_id"),
+                token_file_path: c.option("token_file_path").map(Into::into),
+            }))?
+        }
+        "azure_pipelines" => AzurePipelinesCredential::new(
+            c.required("tenant_id", "AZURESUBSCRIPTION_TENANT_ID")?,
+            c.required("client_id", "AZURESUBSCRIPTION_CLIENT_ID")?,
+            &c.required(
+                "service_connection_id",
+                "AZURESUBSCRIPTION_SERVICE_CONNECTION_ID",
+            )?,
+            c.required("system_access_token", "SYSTEM_ACCESSTOKEN")?,
+            Some(AzurePipelinesCredentialOptions {
+                credential_options: assertion_options(c),
+            }),
+        )?,
+        "managed_identity" => {
+            let user_assigned_id = c
+                .option("user_assigned_client_id")
+                .map(UserAssignedId::ClientId)
+                .or_else(|| {
+                    c.option("user_assigned_object_id")
+                        .map(UserAssignedId::ObjectId)
+                })
+                .or_else(|| {
+                    c.option("user_assigned_resource_id")
+                        .map(UserAssignedId::ResourceId)
+                });
+            let mut client_options = c.client_options.clone();
+            if c.request.env.contains_key("IDENTITY_SERVER_THUMBPRINT") {
+                // Service Fabric: the credential pins the server's thumbprint itself.
+                client_options.transport = None;
+            }
+            ManagedIdentityCredential::new(Some(ManagedIdentityCredentialOptions {
+                user_assigned_id,
+                client_options,
+                imds_retry: c.imds_retry(),
+                arc_key_directory: c.option("arc_key_directory").map(Into::into),
+                os: c.os.clone(),
+                ..Default::default()
+            }))?
+        }
+        "environment" => EnvironmentCredential::new(Some(EnvironmentCredentialOptions {
+            client_options: c.client_options.clone(),
+            os: c.os.clone(),
+        }))?,
+        "default" => DefaultAzureCredential::new(Some(DefaultAzureCredentialOptions {
+            client_options: c.client_options.clone(),
+            managed_identity_client_id: c.option("managed_identity_client_id"),
+            require_azure_token_credentials: c.flag("require_azure_token_credentials"),
+            executor: Some(c.executor.clone()),
+            os: c.os.clone(),
+            ..Default::default()
+        }))?,
+        "azure_cli" => AzureCliCredential::new(Some(AzureCliCredentialOptions {
+            tenant_id: c.option("cli_tenant_id"),
+            subscription: c.option("subscription"),
+            executor: Some(c.executor.clone()),
+            timeout: number(&c.request.options, "cli_timeout_ms").map(time::Duration::milliseconds),
+            os: c.os.clone(),
+        }))?,
+        "azure_developer_cli" => {
+            AzureDeveloperCliCredential::new(Some(AzureDeveloperCliCredentialOptions {
+                tenant_id: c.option("cli_tenant_id"),
+                executor: Some(c.executor.clone()),
+                timeout: number(&c.request.options, "cli_timeout_ms")
+                    .map(time::Duration::milliseconds),
+                os: c.os.clone(),
+            }))?
+        }
+        "developer_tools" => {
+            DeveloperToolsCredential::new(Some(DeveloperToolsCredentialOptions {
+                executor: Some(c.executor.clone()),
+                os: c.os.clone(),
+            }))?
+        }
+        "chained" => {
+            let sources = match c.request.options.get("sources") {
+                Some(Value::Array(kinds)) => kinds
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .filter(|k| *k != "chained")
+                    .map(|k| build(k, c))
+                    .collect::<azure_core::Result<Vec<_>>>()?,
+                _ => return Err(config_error("chained needs options.sources".into())),
+            };
+            ChainedTokenCredential::new(sources, None)?
+        }
+        other => return Err(config_error(format!("unknown credential '{other}'"))),
+    })
+}
+
+fn assertion_options(c: &Context<'_>) -> ClientAssertionCredentialOptions {
+    ClientAssertionCredentialOptions {
+        client_options: c.client_options.clone(),
+        os: c.os.clone(),
+        ..Default::default()
+    }
+}
