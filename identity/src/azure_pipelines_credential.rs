@@ -102,8 +102,14 @@ fn oidc_error(response: azure_core::http::RawResponse) -> Error {
     } else {
         ""
     };
+    // Upstream's text, then what Azure DevOps said (e.g. "TF400813: ..."), which upstream drops.
+    let said = serde_json::from_slice::<serde_json::Value>(response.body().as_ref())
+        .ok()
+        .and_then(|v| v.get("message")?.as_str().map(str::to_string))
+        .map(|m| format!(" Azure DevOps says: {m}"))
+        .unwrap_or_default();
     let message = format!(
-        "{status} response from the OIDC endpoint.{hint} Check service connection ID and pipeline configuration. {headers}"
+        "{status} response from the OIDC endpoint.{hint} Check service connection ID and pipeline configuration. {headers}{said}"
     );
     Error::with_message(
         ErrorKind::HttpResponse {

@@ -86,7 +86,7 @@ pub(crate) fn authentication_error(name: &str, fragment: Option<&str>, inner: Er
 
 /// An error's message followed by its causes' (azure_core's retry policy wraps the real cause,
 /// e.g. a timeout, in "retry policy expired ..."; the cause is what the user needs to read).
-fn chain_text(error: &Error) -> String {
+pub(crate) fn chain_text(error: &Error) -> String {
     let mut text = error.to_string();
     let mut source = std::error::Error::source(error);
     while let Some(cause) = source {

@@ -192,7 +192,21 @@ impl ManagedIdentityCredential {
             let mut request =
                 self.source
                     .request(resource, self.id.as_ref(), authorization.as_deref());
-            let response = send(&self.pipeline, context, &mut request).await?;
+            let response = match send(&self.pipeline, context, &mut request).await {
+                Ok(response) => response,
+                // Nothing listening at the IMDS address: no managed identity here, and a chain
+                // should move on (as the Python and JavaScript libraries treat it).
+                Err(e)
+                    if matches!(self.source, Source::Imds { .. })
+                        && matches!(e.kind(), ErrorKind::Io | ErrorKind::Connection) =>
+                {
+                    return Err(crate::errors::unavailable(format!(
+                        "{NAME} authentication unavailable. No response from the IMDS endpoint; this does not look like an Azure host with a managed identity: {}",
+                        crate::errors::chain_text(&e)
+                    )));
+                }
+                Err(e) => return Err(e),
+            };
             let status = u16::from(response.status());
             if (200..300).contains(&status) {
                 return parse_token_response(response.body().as_ref(), self.os.now());
