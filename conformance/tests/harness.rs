@@ -261,3 +261,37 @@ async fn an_adapter_that_is_not_ready_skips_everything_with_its_reason() {
         results[0].differences
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_emulator_is_targeted_through_its_ready_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let emulator = entra_emulator::Emulator::builder()
+        .state_dir(dir.path().join("state"))
+        .start()
+        .await
+        .unwrap();
+    let ready_file = dir.path().join("ready.json");
+    emulator.write_ready_file(&ready_file).unwrap();
+    let target = Target::from_ready_file(&ready_file).await.unwrap();
+    assert_eq!(target.ready.https_url, emulator.https_url());
+    let all = load_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios")).unwrap();
+    let scenarios: Vec<_> = all
+        .into_iter()
+        .filter(|s| {
+            s.name.starts_with("client_secret/")
+                || s.name.starts_with("managed_identity/imds")
+                || s.name.starts_with("azure_cli/")
+        })
+        .collect();
+    let results = run_all(&target, &scenarios, &[&RustAdapter], &settings(dir.path())).await;
+    let report = report(results, &["rust"]);
+    assert_eq!(report.totals().fail, 0, "{}", report.table());
+    assert!(report.totals().pass >= 20, "{}", report.table());
+    // The scenarios' requests reached this emulator (the log holds the last scenario's).
+    assert!(!emulator.requests().is_empty());
+
+    let err = Target::from_ready_file(&dir.path().join("missing.json"))
+        .await
+        .unwrap_err();
+    assert!(err.contains("reading the ready file"), "{err}");
+}

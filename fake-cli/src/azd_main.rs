@@ -192,19 +192,13 @@ pub fn main() -> ExitCode {
         }
     };
     let json_output = cli.output.as_deref() == Some("json");
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
+    match crate::block_on(run(cli, &mode)) {
         Err(e) => {
             eprintln!("ERROR: {e}");
-            return ExitCode::FAILURE;
+            ExitCode::FAILURE
         }
-    };
-    match runtime.block_on(run(cli, &mode)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(e)) => {
             report(&e.0, json_output);
             ExitCode::FAILURE
         }

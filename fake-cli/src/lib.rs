@@ -425,6 +425,17 @@ impl azure_identity::ClientAssertion for FixedAssertion {
     }
 }
 
+/// Runs a command's future on a single-threaded runtime (the tools' `main`s).
+///
+/// # Errors
+/// When the runtime cannot be built.
+pub fn block_on<F: std::future::Future>(future: F) -> std::io::Result<F::Output> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    Ok(runtime.block_on(future))
+}
+
 /// A failure mode chosen by `FAKE_AZ_MODE` / `FAKE_AZD_MODE`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Mode {
