@@ -4,13 +4,13 @@
 //! signature, so that is the ceiling a single core can reach).
 //!
 //! Then a fixed-count phase: BENCH_REQUESTS (default 10,000) token requests over the same
-//! number of connections, twice, with the emulator's resident memory (VmRSS of the child
-//! process) before, after the first and after the second batch, and the request log's length:
+//! number of connections, BENCH_BATCHES times (default 5), with the emulator's resident memory
+//! (VmRSS of the child process) before and after each batch, and the request log's length:
 //! zero errors and a flat memory line show the log is capped and nothing else grows.
 //!
 //! Run: `cargo bench -p entra_emulator --bench token_throughput`
 //! Knobs: BENCH_SECONDS (default 10), BENCH_CONNECTIONS (default 64), BENCH_REQUESTS (default
-//! 10000).
+//! 10000), BENCH_BATCHES (default 5).
 //! Results are printed and written to `target/bench-results/token_throughput.json`.
 
 use std::process::{Command, Stdio};
@@ -122,7 +122,8 @@ fn main() {
     let rss = || rss_kib(child.id());
     let before = rss();
     let mut batches = Vec::new();
-    for _ in 0..2 {
+    let batch_count = env_number("BENCH_BATCHES", 5);
+    for _ in 0..batch_count {
         let (count, errors, mut latencies, elapsed) =
             runtime.block_on(load(&ready, connections, Stop::Count(requests)));
         latencies.sort_unstable();
@@ -137,7 +138,7 @@ fn main() {
     let (logged, capacity) = request_log(&ready);
     let _ = child.kill();
     let _ = child.wait();
-    println!("fixed load: {requests} requests over {connections} connections, twice");
+    println!("fixed load: {requests} requests over {connections} connections, {batch_count} times");
     println!("  emulator RSS before     {} KiB", before.unwrap_or(0));
     for (i, b) in batches.iter().enumerate() {
         println!(
