@@ -424,7 +424,18 @@ fn scan_secrets(secrets: &[(String, String)], result: &RunResult) -> Vec<String>
                 .find(|l| l.contains(&secret))
                 .unwrap_or_default()
                 .replace(&secret, "<SECRET>");
-            let excerpt: String = line.chars().take(300).collect();
+            // Up to 160 characters either side of the first occurrence.
+            let at = line.find("<SECRET>").unwrap_or(0);
+            let chars: Vec<char> = line.chars().collect();
+            let at = line[..at].chars().count();
+            let from = at.saturating_sub(160);
+            let to = (at + 8 + 160).min(chars.len());
+            let excerpt: String = chars[from..to].iter().collect();
+            let excerpt = format!(
+                "{}{excerpt}{}",
+                if from > 0 { "…" } else { "" },
+                if to < chars.len() { "…" } else { "" }
+            );
             found.push(format!(
                 "secret leak: {what} appears in the logs or error: {excerpt}"
             ));
