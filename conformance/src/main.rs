@@ -85,8 +85,13 @@ fn fake_cli_links(dir: &Path) -> Result<PathBuf, String> {
     let bin = dir.join("bin");
     std::fs::create_dir_all(&bin).map_err(|e| e.to_string())?;
     for name in ["az", "azd"] {
+        #[cfg(unix)]
         std::os::unix::fs::symlink(&exe, bin.join(name))
             .map_err(|e| format!("linking {name}: {e}"))?;
+        #[cfg(not(unix))]
+        std::fs::copy(&exe, bin.join(format!("{name}.exe")))
+            .map(drop)
+            .map_err(|e| format!("copying {name}: {e}"))?;
     }
     Ok(bin)
 }
