@@ -181,22 +181,26 @@ async fn observe(State(shared): State<Arc<Shared>>, request: Request, next: Next
             return response;
         }
     };
-    let endpoint = crate::faults::Endpoint::classify(parts.uri.path(), origin.service_fabric);
-    let fault = match endpoint {
-        Some(endpoint) if !shared.faults.is_empty() => inject::select(
-            &shared,
-            Some(endpoint),
-            parts.uri.path(),
-            parts.uri.query(),
-            &bytes,
-        )
-        .map(|f| (endpoint, f)),
-        _ => None,
+    let classify = || crate::faults::Endpoint::classify(parts.uri.path(), origin.service_fabric);
+    // With no faults installed, this is one atomic load.
+    let fault = if shared.faults.is_empty() {
+        None
+    } else {
+        classify().and_then(|endpoint| {
+            inject::select(
+                &shared,
+                Some(endpoint),
+                parts.uri.path(),
+                parts.uri.query(),
+                &bytes,
+            )
+            .map(|f| (endpoint, f))
+        })
     };
     let entry_body = if logged { Some(bytes.clone()) } else { None };
     let request = Request::from_parts(parts.clone(), Body::from(bytes));
     let Some((endpoint, fault)) = fault else {
-        let response = json_rejection(&shared, endpoint, next.run(request).await).await;
+        let response = json_rejection(&shared, classify, next.run(request).await).await;
         if let Some(body) = entry_body {
             let entry = log_entry(&shared, origin.listener(), &parts, &body, response.status());
             shared.log.push(entry);
@@ -231,7 +235,7 @@ async fn observe(State(shared): State<Arc<Shared>>, request: Request, next: Next
 /// invalid UTF-8) into JSON errors in the endpoint's shape, like every other error.
 async fn json_rejection(
     shared: &Shared,
-    endpoint: Option<crate::faults::Endpoint>,
+    endpoint: impl FnOnce() -> Option<crate::faults::Endpoint>,
     response: Response,
 ) -> Response {
     let status = response.status();
@@ -252,7 +256,7 @@ async fn json_rejection(
     } else {
         text
     };
-    let mut shaped = match endpoint {
+    let mut shaped = match endpoint() {
         Some(e) if !e.is_entra() => (
             status,
             axum::Json(serde_json::json!({
