@@ -217,8 +217,10 @@ impl<'a> Context<'a> {
         self.request.options.get(option) == Some(&Value::Bool(true))
     }
 
-    fn required(&self, option: &str, var: &str) -> azure_core::Result<String> {
-        Ok(self.get(option, var).unwrap_or_default())
+    /// An option or variable the credential needs; empty when absent, so the credential
+    /// itself reports what is missing.
+    fn required(&self, option: &str, var: &str) -> String {
+        self.get(option, var).unwrap_or_default()
     }
 
     fn imds_retry(&self) -> ImdsRetryOptions {
@@ -281,9 +283,9 @@ fn build(kind: &str, c: &Context<'_>) -> azure_core::Result<Arc<dyn TokenCredent
     };
     Ok(match kind {
         "client_secret" => ClientSecretCredential::new(
-            &c.required("tenant_id", "AZURE_TENANT_ID")?,
-            c.required("client_id", "AZURE_CLIENT_ID")?,
-            c.required("secret", "AZURE_CLIENT_SECRET")?.into(),
+            &c.required("tenant_id", "AZURE_TENANT_ID"),
+            c.required("client_id", "AZURE_CLIENT_ID"),
+            c.required("secret", "AZURE_CLIENT_SECRET").into(),
             Some(ClientSecretCredentialOptions {
                 client_options: c.client_options.clone(),
                 os: c.os.clone(),
@@ -291,12 +293,12 @@ fn build(kind: &str, c: &Context<'_>) -> azure_core::Result<Arc<dyn TokenCredent
             }),
         )?,
         "client_certificate" => {
-            let path = c.required("certificate", "AZURE_CLIENT_CERTIFICATE_PATH")?;
+            let path = c.required("certificate", "AZURE_CLIENT_CERTIFICATE_PATH");
             let bytes = std::fs::read(&path)
                 .map_err(|e| config_error(format!("cannot read certificate {path}: {e}")))?;
             ClientCertificateCredential::new(
-                c.required("tenant_id", "AZURE_TENANT_ID")?,
-                c.required("client_id", "AZURE_CLIENT_ID")?,
+                c.required("tenant_id", "AZURE_TENANT_ID"),
+                c.required("client_id", "AZURE_CLIENT_ID"),
                 bytes.into(),
                 Some(ClientCertificateCredentialOptions {
                     client_options: c.client_options.clone(),
@@ -317,8 +319,8 @@ fn build(kind: &str, c: &Context<'_>) -> azure_core::Result<Arc<dyn TokenCredent
                 (None, None) => String::new(),
             };
             ClientAssertionCredential::new(
-                c.required("tenant_id", "AZURE_TENANT_ID")?,
-                c.required("client_id", "AZURE_CLIENT_ID")?,
+                c.required("tenant_id", "AZURE_TENANT_ID"),
+                c.required("client_id", "AZURE_CLIENT_ID"),
                 FixedAssertion(Secret::from(assertion.trim().to_string())),
                 Some(assertion_options(c)),
             )?
@@ -332,13 +334,13 @@ fn build(kind: &str, c: &Context<'_>) -> azure_core::Result<Arc<dyn TokenCredent
             }))?
         }
         "azure_pipelines" => AzurePipelinesCredential::new(
-            c.required("tenant_id", "AZURESUBSCRIPTION_TENANT_ID")?,
-            c.required("client_id", "AZURESUBSCRIPTION_CLIENT_ID")?,
+            c.required("tenant_id", "AZURESUBSCRIPTION_TENANT_ID"),
+            c.required("client_id", "AZURESUBSCRIPTION_CLIENT_ID"),
             &c.required(
                 "service_connection_id",
                 "AZURESUBSCRIPTION_SERVICE_CONNECTION_ID",
-            )?,
-            c.required("system_access_token", "SYSTEM_ACCESSTOKEN")?,
+            ),
+            c.required("system_access_token", "SYSTEM_ACCESSTOKEN"),
             Some(AzurePipelinesCredentialOptions {
                 credential_options: assertion_options(c),
             }),

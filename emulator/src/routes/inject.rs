@@ -186,15 +186,11 @@ fn status_response(
             *response.status_mut() = code;
             response
         }
-        None if endpoint == Endpoint::Pipelines => {
-            let mut response = super::pipelines::devops_error(
-                code,
-                "VssServiceException",
-                &format!("The service answered {status} (injected fault). Try again later."),
-            );
-            *response.status_mut() = code;
-            response
-        }
+        None if endpoint == Endpoint::Pipelines => super::pipelines::devops_error(
+            code,
+            "VssServiceException",
+            &format!("The service answered {status} (injected fault). Try again later."),
+        ),
         None => {
             let (error, description) = match status {
                 429 => (
