@@ -177,8 +177,7 @@ async fn login(args: Login, dir: &std::path::Path) -> Result<(), CliError> {
             .password
             .clone()
             .unwrap_or_else(|| DEFAULT_PASSWORD.to_string());
-        let refresh_token = endpoint
-            .password_login(&tenant, &username, &password)
+        let refresh_token = crate::password_login(&endpoint, &tenant, &username, &password)
             .await
             .map_err(|e| CliError(format!("ERROR: {e}")))?;
         Account::User {
@@ -194,14 +193,14 @@ async fn login(args: Login, dir: &std::path::Path) -> Result<(), CliError> {
     };
     if !matches!(profile.account, Account::User { .. }) {
         // Validate service-principal and identity logins now, as the real CLI does.
-        profile
-            .token(
-                dir,
-                &["https://management.azure.com/.default".to_string()],
-                None,
-            )
-            .await
-            .map_err(|e| CliError(format!("ERROR: {e}")))?;
+        crate::token(
+            &mut profile,
+            dir,
+            &["https://management.azure.com/.default".to_string()],
+            None,
+        )
+        .await
+        .map_err(|e| CliError(format!("ERROR: {e}")))?;
     }
     profile.save(dir)?;
     println!(
@@ -224,8 +223,7 @@ async fn get_access_token(
     } else {
         vec!["https://management.azure.com/.default".to_string()]
     };
-    let token = profile
-        .token(dir, &scopes, args.tenant.as_deref())
+    let token = crate::token(&mut profile, dir, &scopes, args.tenant.as_deref())
         .await
         .map_err(|e| {
             let relogin = if e.0.contains("AADSTS700082") || e.0.contains("AADSTS9002313") {
@@ -318,7 +316,7 @@ async fn run(cli: Cli, mode: &Mode) -> Result<(), CliError> {
                     )));
                 }
                 profile.subscription = DEFAULT_SUBSCRIPTION.to_string();
-                profile.save(&dir)
+                profile.save(&dir).map_err(CliError::from)
             }
             AccountCommand::GetAccessToken(args) => {
                 logged_in()?;

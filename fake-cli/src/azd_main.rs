@@ -100,10 +100,10 @@ async fn login(args: Login, dir: &std::path::Path) -> Result<(), CliError> {
             ));
         }
         (None, _, _) => {
-            let refresh_token = endpoint
-                .password_login(&tenant, DEFAULT_USER, DEFAULT_PASSWORD)
-                .await
-                .map_err(|e| CliError(format!("\nERROR: logging in: {e}\n")))?;
+            let refresh_token =
+                crate::password_login(&endpoint, &tenant, DEFAULT_USER, DEFAULT_PASSWORD)
+                    .await
+                    .map_err(|e| CliError(format!("\nERROR: logging in: {e}\n")))?;
             Account::User {
                 username: DEFAULT_USER.to_string(),
                 refresh_token,
@@ -131,8 +131,7 @@ async fn token(args: Token, dir: &std::path::Path, mode: &Mode) -> Result<(), Cl
     } else {
         args.scope
     };
-    let token = profile
-        .token(dir, &scopes, args.tenant_id.as_deref())
+    let token = crate::token(&mut profile, dir, &scopes, args.tenant_id.as_deref())
         .await
         .map_err(|e| CliError(format!("\nERROR: fetching token: {e}\n")))?;
     if *mode == Mode::Malformed {

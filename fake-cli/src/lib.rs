@@ -22,7 +22,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use azure_core::credentials::TokenCredential;
-use serde::{Deserialize, Serialize};
 
 /// The Azure CLI's public client id; the Azure Developer CLI uses the same one here.
 pub const CLI_CLIENT_ID: &str = "04b07795-8ddb-461a-bbee-02f9e1bf7b46";
@@ -36,85 +35,9 @@ pub const DEFAULT_TENANT: &str = "11111111-1111-1111-1111-111111111111";
 pub const DEFAULT_SUBSCRIPTION: &str = "cccccccc-cccc-cccc-cccc-cccccccccccc";
 /// Its name.
 pub const DEFAULT_SUBSCRIPTION_NAME: &str = "Emulator Subscription";
-const PROFILE_FILE: &str = "entra-emulator-profile.json";
 
-/// Where the emulator is.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Endpoint {
-    /// The authority host, e.g. `https://127.0.0.1:8443`.
-    pub authority: String,
-    /// The CA certificate to trust for it.
-    pub ca_cert_path: Option<PathBuf>,
-}
-
-/// How the account authenticates.
-#[derive(Clone, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Account {
-    /// A user, through refresh tokens.
-    User {
-        /// Sign-in name.
-        username: String,
-        /// The latest refresh token.
-        refresh_token: String,
-    },
-    /// A service principal with a secret.
-    ServicePrincipalSecret {
-        /// Client id.
-        client_id: String,
-        /// Secret.
-        secret: String,
-    },
-    /// A service principal with a certificate file (PEM or PKCS#12).
-    ServicePrincipalCertificate {
-        /// Client id.
-        client_id: String,
-        /// The certificate file.
-        path: PathBuf,
-    },
-    /// A service principal with a federated token.
-    Federated {
-        /// Client id.
-        client_id: String,
-        /// The token.
-        token: String,
-    },
-    /// The host's managed identity.
-    ManagedIdentity {
-        /// A user-assigned client id.
-        client_id: Option<String>,
-    },
-}
-
-impl std::fmt::Debug for Account {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let kind = match self {
-            Self::User { username, .. } => format!("User({username})"),
-            Self::ServicePrincipalSecret { client_id, .. } => {
-                format!("ServicePrincipalSecret({client_id})")
-            }
-            Self::ServicePrincipalCertificate { client_id, .. } => {
-                format!("ServicePrincipalCertificate({client_id})")
-            }
-            Self::Federated { client_id, .. } => format!("Federated({client_id})"),
-            Self::ManagedIdentity { client_id } => format!("ManagedIdentity({client_id:?})"),
-        };
-        f.write_str(&kind)
-    }
-}
-
-/// The signed-in state in a config directory.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Profile {
-    /// Where the emulator is.
-    pub endpoint: Endpoint,
-    /// The tenant.
-    pub tenant: String,
-    /// The subscription.
-    pub subscription: String,
-    /// How to authenticate.
-    pub account: Account,
-}
+use entra_emulator_contract::ReadyInfo;
+pub use entra_emulator_contract::cli::{Account, Endpoint, Profile};
 
 /// An error a CLI prints on stderr before exiting 1.
 #[derive(Debug)]
@@ -143,37 +66,6 @@ pub fn config_dir(variable: &str, default: &str) -> PathBuf {
     home.join(default)
 }
 
-impl Profile {
-    /// Loads the profile in `dir`, if signed in.
-    pub fn load(dir: &Path) -> Option<Self> {
-        let text = std::fs::read_to_string(dir.join(PROFILE_FILE)).ok()?;
-        serde_json::from_str(&text).ok()
-    }
-
-    /// Saves the profile in `dir` (private to the user).
-    ///
-    /// # Errors
-    /// The I/O error.
-    pub fn save(&self, dir: &Path) -> Result<(), CliError> {
-        std::fs::create_dir_all(dir)?;
-        let path = dir.join(PROFILE_FILE);
-        let tmp = dir.join(format!(".{PROFILE_FILE}.{}", std::process::id()));
-        std::fs::write(&tmp, serde_json::to_vec_pretty(self)?)?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))?;
-        }
-        std::fs::rename(tmp, path)?;
-        Ok(())
-    }
-
-    /// Removes the profile in `dir`.
-    pub fn remove(dir: &Path) {
-        let _ = std::fs::remove_file(dir.join(PROFILE_FILE));
-    }
-}
-
 /// Finds the emulator from the environment (used at login).
 ///
 /// # Errors
@@ -186,10 +78,10 @@ pub fn discover_endpoint() -> Result<Endpoint, CliError> {
                 PathBuf::from(&path).display()
             ))
         })?;
-        let ready: serde_json::Value = serde_json::from_str(&text)?;
+        let ready: ReadyInfo = serde_json::from_str(&text)?;
         return Ok(Endpoint {
-            authority: ready["https_url"].as_str().unwrap_or_default().to_string(),
-            ca_cert_path: ready["ca_cert_path"].as_str().map(PathBuf::from),
+            authority: ready.https_url,
+            ca_cert_path: Some(ready.ca_cert_path),
         });
     }
     let authority = std::env::var("AZURE_AUTHORITY_HOST").map_err(|_| {
@@ -205,88 +97,86 @@ pub fn discover_endpoint() -> Result<Endpoint, CliError> {
     })
 }
 
-impl Endpoint {
-    fn http_client(&self) -> Result<reqwest::Client, CliError> {
-        let mut builder = reqwest::Client::builder()
-            .no_proxy()
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(30));
-        if let Some(path) = &self.ca_cert_path {
-            let pem = std::fs::read(path).map_err(|e| {
-                CliError(format!(
-                    "cannot read the CA certificate {}: {e}",
-                    path.display()
-                ))
-            })?;
-            builder = builder.tls_certs_only(reqwest::Certificate::from_pem_bundle(&pem)?);
-        }
-        Ok(builder.build()?)
+fn http_client(endpoint: &Endpoint) -> Result<reqwest::Client, CliError> {
+    let mut builder = reqwest::Client::builder()
+        .no_proxy()
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(Duration::from_secs(30));
+    if let Some(path) = &endpoint.ca_cert_path {
+        let pem = std::fs::read(path).map_err(|e| {
+            CliError(format!(
+                "cannot read the CA certificate {}: {e}",
+                path.display()
+            ))
+        })?;
+        builder = builder.tls_certs_only(reqwest::Certificate::from_pem_bundle(&pem)?);
     }
+    Ok(builder.build()?)
+}
 
-    fn client_options(&self) -> Result<azure_core::http::ClientOptions, CliError> {
-        let mut custom = azure_core::cloud::CustomConfiguration::default();
-        custom.authority_host = self.authority.clone();
-        Ok(azure_core::http::ClientOptions {
-            cloud: Some(Arc::new(azure_core::cloud::CloudConfiguration::from(
-                custom,
-            ))),
-            transport: Some(azure_core::http::Transport::new(Arc::new(
-                self.http_client()?,
-            ))),
-            ..Default::default()
-        })
-    }
+fn client_options(endpoint: &Endpoint) -> Result<azure_core::http::ClientOptions, CliError> {
+    let mut custom = azure_core::cloud::CustomConfiguration::default();
+    custom.authority_host = endpoint.authority.clone();
+    Ok(azure_core::http::ClientOptions {
+        cloud: Some(Arc::new(azure_core::cloud::CloudConfiguration::from(
+            custom,
+        ))),
+        transport: Some(azure_core::http::Transport::new(Arc::new(http_client(
+            endpoint,
+        )?))),
+        ..Default::default()
+    })
+}
 
-    /// A user grant against the token endpoint; returns the parsed success body.
-    async fn user_grant(
-        &self,
-        tenant: &str,
-        form: &[(&str, &str)],
-    ) -> Result<serde_json::Value, CliError> {
-        let url = format!("{}/{tenant}/oauth2/v2.0/token", self.authority);
-        let response = self.http_client()?.post(url).form(form).send().await?;
-        let ok = response.status().is_success();
-        let body: serde_json::Value = response.json().await?;
-        if ok {
-            return Ok(body);
-        }
-        let description = body["error_description"]
-            .as_str()
-            .unwrap_or("the token request failed");
-        let first = description.split("\r\n").next().unwrap_or(description);
-        Err(CliError(first.to_string()))
+/// A user grant against the token endpoint; returns the parsed success body.
+async fn user_grant(
+    endpoint: &Endpoint,
+    tenant: &str,
+    form: &[(&str, &str)],
+) -> Result<serde_json::Value, CliError> {
+    let url = format!("{}/{tenant}/oauth2/v2.0/token", endpoint.authority);
+    let response = http_client(endpoint)?.post(url).form(form).send().await?;
+    let ok = response.status().is_success();
+    let body: serde_json::Value = response.json().await?;
+    if ok {
+        return Ok(body);
     }
+    let description = body["error_description"]
+        .as_str()
+        .unwrap_or("the token request failed");
+    let first = description.split("\r\n").next().unwrap_or(description);
+    Err(CliError(first.to_string()))
+}
 
-    /// Signs a user in with the password grant; returns the refresh token.
-    ///
-    /// # Errors
-    /// The Entra error text (AADSTS…).
-    pub async fn password_login(
-        &self,
-        tenant: &str,
-        username: &str,
-        password: &str,
-    ) -> Result<String, CliError> {
-        let body = self
-            .user_grant(
-                tenant,
-                &[
-                    ("grant_type", "password"),
-                    ("client_id", CLI_CLIENT_ID),
-                    ("username", username),
-                    ("password", password),
-                    (
-                        "scope",
-                        "https://management.azure.com/.default offline_access openid profile",
-                    ),
-                ],
-            )
-            .await?;
-        Ok(body["refresh_token"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string())
-    }
+/// Signs a user in with the password grant; returns the refresh token.
+///
+/// # Errors
+/// The Entra error text (AADSTS…).
+pub async fn password_login(
+    endpoint: &Endpoint,
+    tenant: &str,
+    username: &str,
+    password: &str,
+) -> Result<String, CliError> {
+    let body = user_grant(
+        endpoint,
+        tenant,
+        &[
+            ("grant_type", "password"),
+            ("client_id", CLI_CLIENT_ID),
+            ("username", username),
+            ("password", password),
+            (
+                "scope",
+                "https://management.azure.com/.default offline_access openid profile",
+            ),
+        ],
+    )
+    .await?;
+    Ok(body["refresh_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string())
 }
 
 /// A token and its expiry (Unix seconds).
@@ -298,106 +188,100 @@ pub struct Token {
     pub expires_on: i64,
 }
 
-impl Profile {
-    /// Gets a token for `scopes` from the emulator; a user's refresh token is rotated and the
-    /// profile saved to `dir`.
-    ///
-    /// # Errors
-    /// The Entra error text (AADSTS…) or what else failed.
-    pub async fn token(
-        &mut self,
-        dir: &Path,
-        scopes: &[String],
-        tenant: Option<&str>,
-    ) -> Result<Token, CliError> {
-        let tenant = tenant.unwrap_or(&self.tenant).to_string();
-        let scope_refs: Vec<&str> = scopes.iter().map(String::as_str).collect();
-        let endpoint = self.endpoint.clone();
-        let credential: Arc<dyn TokenCredential> = match &mut self.account {
-            Account::User { refresh_token, .. } => {
-                let scope = format!("{} offline_access", scopes.join(" "));
-                let body = endpoint
-                    .user_grant(
-                        &tenant,
-                        &[
-                            ("grant_type", "refresh_token"),
-                            ("client_id", CLI_CLIENT_ID),
-                            ("refresh_token", refresh_token.as_str()),
-                            ("scope", scope.as_str()),
-                        ],
-                    )
-                    .await?;
-                if let Some(rotated) = body["refresh_token"].as_str() {
-                    *refresh_token = rotated.to_string();
-                    self.save(dir)?;
-                }
-                let expires_in = body["expires_in"].as_i64().unwrap_or(3599);
-                return Ok(Token {
-                    token: body["access_token"]
-                        .as_str()
-                        .unwrap_or_default()
-                        .to_string(),
-                    expires_on: time::OffsetDateTime::now_utc().unix_timestamp() + expires_in,
-                });
+/// Gets a token for `scopes` from the emulator; a user's refresh token is rotated and the
+/// profile saved to `dir`.
+///
+/// # Errors
+/// The Entra error text (AADSTS…) or what else failed.
+pub async fn token(
+    profile: &mut Profile,
+    dir: &Path,
+    scopes: &[String],
+    tenant: Option<&str>,
+) -> Result<Token, CliError> {
+    let tenant = tenant.unwrap_or(&profile.tenant).to_string();
+    let scope_refs: Vec<&str> = scopes.iter().map(String::as_str).collect();
+    let endpoint = profile.endpoint.clone();
+    let credential: Arc<dyn TokenCredential> = match &mut profile.account {
+        Account::User { refresh_token, .. } => {
+            let scope = format!("{} offline_access", scopes.join(" "));
+            let body = user_grant(
+                &endpoint,
+                &tenant,
+                &[
+                    ("grant_type", "refresh_token"),
+                    ("client_id", CLI_CLIENT_ID),
+                    ("refresh_token", refresh_token.as_str()),
+                    ("scope", scope.as_str()),
+                ],
+            )
+            .await?;
+            if let Some(rotated) = body["refresh_token"].as_str() {
+                *refresh_token = rotated.to_string();
+                profile.save(dir)?;
             }
-            Account::ServicePrincipalSecret { client_id, secret } => {
-                azure_identity::ClientSecretCredential::new(
-                    &tenant,
-                    client_id.clone(),
-                    secret.clone().into(),
-                    Some(azure_identity::ClientSecretCredentialOptions {
-                        client_options: endpoint.client_options()?,
-                        ..Default::default()
-                    }),
-                )
-                .map_err(|e| CliError(e.to_string()))?
-            }
-            Account::ServicePrincipalCertificate { client_id, path } => {
-                let bytes = std::fs::read(&*path)?;
-                azure_identity::ClientCertificateCredential::new(
-                    tenant.clone(),
-                    client_id.clone(),
-                    bytes.into(),
-                    Some(azure_identity::ClientCertificateCredentialOptions {
-                        client_options: endpoint.client_options()?,
-                        ..Default::default()
-                    }),
-                )
-                .map_err(|e| CliError(e.to_string()))?
-            }
-            Account::Federated { client_id, token } => {
-                azure_identity::ClientAssertionCredential::new(
-                    tenant.clone(),
-                    client_id.clone(),
-                    FixedAssertion(token.clone()),
-                    Some(azure_identity::ClientAssertionCredentialOptions {
-                        client_options: endpoint.client_options()?,
-                        ..Default::default()
-                    }),
-                )
-                .map_err(|e| CliError(e.to_string()))?
-            }
-            Account::ManagedIdentity { client_id } => {
-                azure_identity::ManagedIdentityCredential::new(Some(
-                    azure_identity::ManagedIdentityCredentialOptions {
-                        user_assigned_id: client_id
-                            .clone()
-                            .map(azure_identity::UserAssignedId::ClientId),
-                        ..Default::default()
-                    },
-                ))
-                .map_err(|e| CliError(e.to_string()))?
-            }
-        };
-        let token = credential
-            .get_token(&scope_refs, None)
-            .await
-            .map_err(|e| CliError(inner_message(&e)))?;
-        Ok(Token {
-            token: token.token.secret().to_string(),
-            expires_on: token.expires_on.unix_timestamp(),
-        })
-    }
+            let expires_in = body["expires_in"].as_i64().unwrap_or(3599);
+            return Ok(Token {
+                token: body["access_token"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+                expires_on: time::OffsetDateTime::now_utc().unix_timestamp() + expires_in,
+            });
+        }
+        Account::ServicePrincipalSecret { client_id, secret } => {
+            azure_identity::ClientSecretCredential::new(
+                &tenant,
+                client_id.clone(),
+                secret.clone().into(),
+                Some(azure_identity::ClientSecretCredentialOptions {
+                    client_options: client_options(&endpoint)?,
+                    ..Default::default()
+                }),
+            )
+            .map_err(|e| CliError(e.to_string()))?
+        }
+        Account::ServicePrincipalCertificate { client_id, path } => {
+            let bytes = std::fs::read(&*path)?;
+            azure_identity::ClientCertificateCredential::new(
+                tenant.clone(),
+                client_id.clone(),
+                bytes.into(),
+                Some(azure_identity::ClientCertificateCredentialOptions {
+                    client_options: client_options(&endpoint)?,
+                    ..Default::default()
+                }),
+            )
+            .map_err(|e| CliError(e.to_string()))?
+        }
+        Account::Federated { client_id, token } => azure_identity::ClientAssertionCredential::new(
+            tenant.clone(),
+            client_id.clone(),
+            FixedAssertion(token.clone()),
+            Some(azure_identity::ClientAssertionCredentialOptions {
+                client_options: client_options(&endpoint)?,
+                ..Default::default()
+            }),
+        )
+        .map_err(|e| CliError(e.to_string()))?,
+        Account::ManagedIdentity { client_id } => azure_identity::ManagedIdentityCredential::new(
+            Some(azure_identity::ManagedIdentityCredentialOptions {
+                user_assigned_id: client_id
+                    .clone()
+                    .map(azure_identity::UserAssignedId::ClientId),
+                ..Default::default()
+            }),
+        )
+        .map_err(|e| CliError(e.to_string()))?,
+    };
+    let token = credential
+        .get_token(&scope_refs, None)
+        .await
+        .map_err(|e| CliError(inner_message(&e)))?;
+    Ok(Token {
+        token: token.token.secret().to_string(),
+        expires_on: token.expires_on.unix_timestamp(),
+    })
 }
 
 /// The innermost useful message of a credential error (the AADSTS text, without the
