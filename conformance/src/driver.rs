@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use base64::Engine;
-use entra_emulator::{Endpoint, LoggedRequest};
+use entra_emulator::LoggedRequest;
 use serde_json::Value;
 
 use crate::adapter::{Adapter, RunRequest, RunResult};
@@ -352,9 +352,7 @@ pub fn compare(
     for want in &expect.requests {
         let matching: Vec<&LoggedRequest> = requests
             .iter()
-            .filter(|r| {
-                Endpoint::classify(&r.path, r.listener == "service_fabric") == Some(want.endpoint)
-            })
+            .filter(|r| r.endpoint == Some(want.endpoint))
             .filter(|r| want.faulted.is_none_or(|f| r.fault.is_some() == f))
             .filter(|r| {
                 want.form

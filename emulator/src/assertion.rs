@@ -3,8 +3,8 @@
 
 use crate::crypto::{self, ParsedJwt, RsaPublicKey};
 use crate::directory::{AppEntry, Directory};
-use crate::errors::EntraError;
 use crate::state::{Ring, Shared};
+use crate::wire::{Aadsts, EntraError};
 
 /// The `client_assertion_type` for JWT bearer assertions.
 pub(crate) const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -24,16 +24,18 @@ pub(crate) struct AssertionContext<'a> {
 /// Validates `assertion` for the context's application.
 pub(crate) fn validate(ctx: &AssertionContext<'_>, assertion: &str) -> Result<(), EntraError> {
     let jwt = ParsedJwt::parse(assertion).ok_or_else(|| {
-        EntraError::new(50027, &["Unable to parse the client assertion as a JWT."])
+        EntraError::from(Aadsts::MalformedAssertion {
+            detail: "Unable to parse the client assertion as a JWT.".to_string(),
+        })
     })?;
     let alg = jwt.header_str("alg").unwrap_or_default();
     if alg != "RS256" && alg != "PS256" {
-        return Err(EntraError::new(
-            50027,
-            &[&format!(
+        return Err(Aadsts::MalformedAssertion {
+            detail: format!(
                 "The assertion's algorithm '{alg}' is not supported; use RS256 or PS256."
-            )],
-        ));
+            ),
+        }
+        .into());
     }
     let iss = jwt.claim_str("iss").unwrap_or_default();
     if iss.eq_ignore_ascii_case(&ctx.app.client_id) {
@@ -65,37 +67,36 @@ fn validate_certificate_assertion(
     });
     let id = app.client_id.as_str();
     let Some(cert) = cert else {
-        return Err(EntraError::new(
-            700027,
-            &["The key was not found.", &thumb, id, id],
-        ));
+        return Err(signature_error("The key was not found.", &thumb, id));
     };
     if cert.not_after < ctx.now {
-        return Err(EntraError::new(
-            700027,
-            &["The key used is expired.", &thumb, id, id],
-        ));
+        return Err(signature_error("The key used is expired.", &thumb, id));
     }
     if !jwt.verify_with(&cert.public) {
-        return Err(EntraError::new(
-            700027,
-            &[
-                "The signature does not verify with the key.",
-                &thumb,
-                id,
-                id,
-            ],
+        return Err(signature_error(
+            "The signature does not verify with the key.",
+            &thumb,
+            id,
         ));
     }
     check_time_window(ctx, jwt)?;
     if !audience_is_token_endpoint(ctx, jwt) {
-        return Err(EntraError::new(700023, &[]));
+        return Err(Aadsts::AssertionAudience.into());
     }
     let sub = jwt.claim_str("sub").unwrap_or_default();
     if !sub.eq_ignore_ascii_case(id) {
-        return Err(EntraError::new(700021, &[]));
+        return Err(Aadsts::AssertionSubject.into());
     }
     Ok(())
+}
+
+fn signature_error(reason: &str, thumbprint: &str, client_id: &str) -> EntraError {
+    Aadsts::CertificateSignature {
+        reason: reason.to_string(),
+        thumbprint: thumbprint.to_string(),
+        client_id: client_id.to_string(),
+    }
+    .into()
 }
 
 fn format_time(secs: i64) -> String {
@@ -115,14 +116,12 @@ fn check_time_window(ctx: &AssertionContext<'_>, jwt: &ParsedJwt) -> Result<(), 
     let too_early = nbf.is_some_and(|nbf| ctx.now + skew < nbf);
     let expired = exp.is_none_or(|exp| ctx.now - skew >= exp);
     if too_early || expired {
-        return Err(EntraError::new(
-            700024,
-            &[
-                &format_time(ctx.now),
-                &nbf.map(format_time).unwrap_or_default(),
-                &exp.map(format_time).unwrap_or_default(),
-            ],
-        ));
+        return Err(Aadsts::AssertionTime {
+            now: format_time(ctx.now),
+            not_before: nbf.map(format_time).unwrap_or_default(),
+            expires: exp.map(format_time).unwrap_or_default(),
+        }
+        .into());
     }
     Ok(())
 }
@@ -189,7 +188,7 @@ fn validate_federated_assertion(
     iss: &str,
 ) -> Result<(), EntraError> {
     if is_entra_issuer(ctx, iss) {
-        return Err(EntraError::new(700222, &[]));
+        return Err(Aadsts::EntraTokenAsAssertion.into());
     }
     let candidates: Vec<_> = ctx
         .app
@@ -198,7 +197,10 @@ fn validate_federated_assertion(
         .filter(|f| f.issuer == iss)
         .collect();
     if candidates.is_empty() {
-        return Err(EntraError::new(700211, &[iss]));
+        return Err(Aadsts::FederatedIssuer {
+            issuer: iss.to_string(),
+        }
+        .into());
     }
     let keys = issuer_keys(ctx, iss);
     if !keys.iter().any(|k| jwt.verify_with(k)) {
@@ -209,7 +211,12 @@ fn validate_federated_assertion(
         };
         let thumb = thumbprint_text(jwt);
         let id = ctx.app.client_id.as_str();
-        return Err(EntraError::new(50013, &[reason, &thumb, id]));
+        return Err(Aadsts::FederatedSignature {
+            reason: reason.to_string(),
+            thumbprint: thumb,
+            client_id: id.to_string(),
+        }
+        .into());
     }
     check_time_window(ctx, jwt)?;
     let sub = jwt.claim_str("sub").unwrap_or_default();
@@ -218,7 +225,10 @@ fn validate_federated_assertion(
         .filter(|f| f.subject == sub)
         .collect();
     if candidates.is_empty() {
-        return Err(EntraError::new(700213, &[sub]));
+        return Err(Aadsts::FederatedSubject {
+            subject: sub.to_string(),
+        }
+        .into());
     }
     let audiences: Vec<&str> = match jwt.claims.get("aud") {
         Some(serde_json::Value::String(a)) => vec![a.as_str()],
@@ -229,7 +239,10 @@ fn validate_federated_assertion(
         .iter()
         .any(|f| audiences.contains(&f.audience.as_str()))
     {
-        return Err(EntraError::new(700212, &[&audiences.join(",")]));
+        return Err(Aadsts::FederatedAudience {
+            audience: audiences.join(","),
+        }
+        .into());
     }
     Ok(())
 }

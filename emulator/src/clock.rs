@@ -17,8 +17,16 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> OffsetDateTime {
-        OffsetDateTime::now_utc()
+        wall_clock()
     }
+}
+
+/// The real time, for what the emulator's clock must not move: the validity of the
+/// certificates it serves, which TLS peers check against their own clock. Everything else reads
+/// the injected [`Clock`].
+#[allow(clippy::disallowed_methods)] // the one real reading of the system clock
+pub(crate) fn wall_clock() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
 }
 
 /// A clock that only moves when told to.

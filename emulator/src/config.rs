@@ -421,9 +421,10 @@ impl Seed {
     /// Parses and validates a seed.
     ///
     /// # Errors
-    /// A message naming the offending field when the TOML is malformed or inconsistent.
-    pub fn from_toml(text: &str) -> Result<Self, String> {
-        let seed: Seed = toml::from_str(text).map_err(|e| format!("invalid seed: {e}"))?;
+    /// [`SeedError::Parse`] when the TOML is malformed, [`SeedError::Invalid`] when it is
+    /// inconsistent; the text names the offending field.
+    pub fn from_toml(text: &str) -> Result<Self, SeedError> {
+        let seed: Seed = toml::from_str(text).map_err(|e| SeedError::Parse(e.to_string()))?;
         seed.validate()?;
         Ok(seed)
     }
@@ -432,8 +433,8 @@ impl Seed {
     ///
     /// # Errors
     /// As [`Seed::from_toml`].
-    pub fn from_json(text: &str) -> Result<Self, String> {
-        let seed: Seed = serde_json::from_str(text).map_err(|e| format!("invalid seed: {e}"))?;
+    pub fn from_json(text: &str) -> Result<Self, SeedError> {
+        let seed: Seed = serde_json::from_str(text).map_err(|e| SeedError::Parse(e.to_string()))?;
         seed.validate()?;
         Ok(seed)
     }
@@ -446,65 +447,63 @@ impl Seed {
     /// Checks references and uniqueness.
     ///
     /// # Errors
-    /// The first inconsistency found, described.
-    pub fn validate(&self) -> Result<(), String> {
+    /// [`SeedError::Invalid`] with the first inconsistency found, described.
+    pub fn validate(&self) -> Result<(), SeedError> {
+        let tenant_ids = self.validate_tenants()?;
+        let apps = self.validate_applications(&tenant_ids)?;
+        self.validate_references(&tenant_ids, &apps)?;
+        self.validate_resources()
+    }
+
+    fn validate_tenants(&self) -> Result<HashSet<String>, SeedError> {
         let mut tenant_ids = HashSet::new();
         for t in &self.tenants {
             if uuid::Uuid::parse_str(&t.id).is_err() {
-                return Err(format!("tenant id '{}' is not a GUID", t.id));
+                return invalid(format!("tenant id '{}' is not a GUID", t.id));
             }
             if !tenant_ids.insert(t.id.to_ascii_lowercase()) {
-                return Err(format!("tenant '{}' is defined twice", t.id));
+                return invalid(format!("tenant '{}' is defined twice", t.id));
             }
         }
+        Ok(tenant_ids)
+    }
+
+    fn validate_applications(
+        &self,
+        tenant_ids: &HashSet<String>,
+    ) -> Result<HashSet<(String, String)>, SeedError> {
         let mut apps = HashSet::new();
         for a in &self.applications {
             if !tenant_ids.contains(&a.tenant.to_ascii_lowercase()) {
-                return Err(format!(
+                return invalid(format!(
                     "application '{}' names tenant '{}', which the seed does not define",
                     a.client_id, a.tenant
                 ));
             }
-            if !apps.insert((
+            let key = (
                 a.tenant.to_ascii_lowercase(),
                 a.client_id.to_ascii_lowercase(),
-            )) {
-                return Err(format!("application '{}' is defined twice", a.client_id));
+            );
+            if !apps.insert(key) {
+                return invalid(format!("application '{}' is defined twice", a.client_id));
             }
-            for c in &a.certificates {
-                let sources = [c.generate.is_some(), c.pem_file.is_some(), c.pem.is_some()];
-                if sources.iter().filter(|s| **s).count() != 1 {
-                    return Err(format!(
-                        "a certificate of application '{}' must set exactly one of generate, pem_file, pem",
-                        a.client_id
-                    ));
-                }
-                if let Some(name) = &c.generate
-                    && (name.is_empty()
-                        || !name
-                            .chars()
-                            .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_'))
-                {
-                    return Err(format!(
-                        "certificate name '{name}' may only use letters, digits, '-' and '_'"
-                    ));
-                }
-            }
-            for f in &a.federated_credentials {
-                if f.issuer.trim() != f.issuer {
-                    return Err(format!(
-                        "federated credential issuer '{}' has leading or trailing whitespace",
-                        f.issuer
-                    ));
-                }
-            }
+            a.validate_credentials()?;
         }
+        Ok(apps)
+    }
+
+    fn validate_references(
+        &self,
+        tenant_ids: &HashSet<String>,
+        apps: &HashSet<(String, String)>,
+    ) -> Result<(), SeedError> {
         for p in &self.pipelines {
-            if !apps.contains(&(
+            let key = (
                 p.tenant.to_ascii_lowercase(),
                 p.client_id.to_ascii_lowercase(),
-            )) {
-                return Err(format!(
+            );
+            if !apps.contains(&key) {
+                return invalid(format!(
                     "service connection '{}' names application '{}' in tenant '{}', which the seed does not define",
                     p.service_connection_id, p.client_id, p.tenant
                 ));
@@ -512,24 +511,23 @@ impl Seed {
         }
         for m in &self.managed_identities {
             if !tenant_ids.contains(&m.tenant.to_ascii_lowercase()) {
-                return Err(format!(
+                return invalid(format!(
                     "managed identity '{}' names tenant '{}', which the seed does not define",
                     m.client_id, m.tenant
                 ));
             }
         }
-        if self
-            .managed_identities
-            .iter()
-            .filter(|m| m.system_assigned)
-            .count()
-            > 1
-        {
-            return Err("only one managed identity may be system_assigned".into());
+        let system_assigned = self.managed_identities.iter().filter(|m| m.system_assigned);
+        if system_assigned.count() > 1 {
+            return invalid("only one managed identity may be system_assigned".into());
         }
+        Ok(())
+    }
+
+    fn validate_resources(&self) -> Result<(), SeedError> {
         for r in &self.resources {
             if !(1..=2).contains(&r.token_version) {
-                return Err(format!(
+                return invalid(format!(
                     "resource '{}' has token_version {}; use 1 or 2",
                     r.app_id, r.token_version
                 ));
@@ -537,6 +535,58 @@ impl Seed {
         }
         Ok(())
     }
+}
+
+impl Application {
+    /// Each certificate names one source with a usable name; federated issuers are trimmed.
+    fn validate_credentials(&self) -> Result<(), SeedError> {
+        for c in &self.certificates {
+            let sources = [c.generate.is_some(), c.pem_file.is_some(), c.pem.is_some()];
+            if sources.iter().filter(|s| **s).count() != 1 {
+                return invalid(format!(
+                    "a certificate of application '{}' must set exactly one of generate, pem_file, pem",
+                    self.client_id
+                ));
+            }
+            let usable = |name: &str| {
+                !name.is_empty()
+                    && name
+                        .chars()
+                        .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_')
+            };
+            if let Some(name) = c.generate.as_deref().filter(|n| !usable(n)) {
+                return invalid(format!(
+                    "certificate name '{name}' may only use letters, digits, '-' and '_'"
+                ));
+            }
+        }
+        for f in &self.federated_credentials {
+            if f.issuer.trim() != f.issuer {
+                return invalid(format!(
+                    "federated credential issuer '{}' has leading or trailing whitespace",
+                    f.issuer
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Why a seed was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SeedError {
+    /// The text is not valid TOML or JSON for a seed.
+    #[error("invalid seed: {0}")]
+    Parse(String),
+    /// The seed is inconsistent: a reference to something it does not define, a duplicate, a
+    /// value out of range.
+    #[error("invalid seed: {0}")]
+    Invalid(String),
+}
+
+fn invalid<T>(message: String) -> Result<T, SeedError> {
+    Err(SeedError::Invalid(message))
 }
 
 #[cfg(test)]
@@ -564,11 +614,20 @@ mod tests {
             "[[applications]]\ntenant = \"11111111-1111-1111-1111-111111111111\"\nclient_id = \"x\"\n",
         )
         .unwrap_err();
-        assert!(err.contains("does not define"), "{err}");
+        assert!(
+            matches!(&err, SeedError::Invalid(m) if m.contains("does not define")),
+            "{err}"
+        );
         let err = Seed::from_toml("[[tenants]]\nid = \"nope\"\n").unwrap_err();
-        assert!(err.contains("not a GUID"), "{err}");
+        assert!(
+            matches!(&err, SeedError::Invalid(m) if m.contains("not a GUID")),
+            "{err}"
+        );
         let err = Seed::from_toml("bogus = 1\n").unwrap_err();
-        assert!(err.contains("unknown field"), "{err}");
+        assert!(
+            matches!(&err, SeedError::Parse(m) if m.contains("unknown field")),
+            "{err}"
+        );
     }
 
     #[test]

@@ -94,7 +94,7 @@ fn is_domain_name(s: &str) -> bool {
 impl Directory {
     /// Builds the directory, generating or loading certificate files under `state_dir`.
     pub(crate) fn build(seed: Seed, state_dir: &Path) -> Result<Self, String> {
-        seed.validate()?;
+        seed.validate().map_err(|e| e.to_string())?;
         let tenants = seed
             .tenants
             .iter()

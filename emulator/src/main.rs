@@ -143,7 +143,8 @@ async fn start(args: &RunArgs, state_dir: PathBuf) -> Result<Emulator, String> {
     let mut seed = load_seed(args.config.as_deref())?;
     seed.settings.strict |= args.strict;
     for spec in &args.faults {
-        seed.faults.push(entra_emulator::Fault::parse_flag(spec)?);
+        seed.faults
+            .push(entra_emulator::Fault::parse_flag(spec).map_err(|e| e.to_string())?);
     }
     if seed.settings.arc_key_directory.is_none() {
         seed.settings.arc_key_directory = args
@@ -247,7 +248,7 @@ async fn rotate(state_dir: PathBuf, config: Option<&Path>) -> Result<(), String>
         .start()
         .await
         .map_err(|e| e.to_string())?;
-    let kid = emulator.rotate_signing_key()?;
+    let kid = emulator.rotate_signing_key().map_err(|e| e.to_string())?;
     println!("{kid}");
     emulator.shutdown().await;
     Ok(())

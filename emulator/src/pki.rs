@@ -116,7 +116,7 @@ impl LocalCa {
                 KeyUsagePurpose::CrlSign,
                 KeyUsagePurpose::DigitalSignature,
             ];
-            validity(&mut params, OffsetDateTime::now_utc(), 3650);
+            validity(&mut params, crate::clock::wall_clock(), 3650);
             let cert = params
                 .self_signed(&key)
                 .map_err(|e| err("creating the CA certificate", e))?;
@@ -170,7 +170,7 @@ impl LocalCa {
         ];
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        validity(&mut params, OffsetDateTime::now_utc(), 365);
+        validity(&mut params, crate::clock::wall_clock(), 365);
         let cert = params
             .signed_by(&key, &self.issuer)
             .map_err(|e| err("issuing the server certificate", e))?;
@@ -206,7 +206,7 @@ pub(crate) fn service_fabric_tls(dir: &Path) -> io::Result<(Arc<rustls::ServerCo
             SanType::DnsName("localhost".try_into().map_err(|e| err("SAN", e))?),
             SanType::IpAddress(std::net::Ipv4Addr::LOCALHOST.into()),
         ];
-        validity(&mut params, OffsetDateTime::now_utc(), 3650);
+        validity(&mut params, crate::clock::wall_clock(), 3650);
         let cert = params
             .self_signed(&key)
             .map_err(|e| err("creating the Service Fabric certificate", e))?;
@@ -250,7 +250,7 @@ pub(crate) fn self_signed_rsa(common_name: &str, days: i64) -> io::Result<(Vec<u
         .distinguished_name
         .push(DnType::CommonName, common_name);
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    validity(&mut params, OffsetDateTime::now_utc(), days);
+    validity(&mut params, crate::clock::wall_clock(), days);
     let cert = params
         .self_signed(&key)
         .map_err(|e| err("creating a certificate", e))?;
@@ -284,7 +284,8 @@ impl std::fmt::Debug for StoredKey {
 
 impl KeyRing {
     /// Loads the ring at `path`, creating a first key when the file does not exist.
-    pub(crate) fn load_or_create(path: PathBuf, common_name: &str) -> io::Result<Self> {
+    /// `now` (the emulator's clock) stamps a new key's creation.
+    pub(crate) fn load_or_create(path: PathBuf, common_name: &str, now: i64) -> io::Result<Self> {
         let mut stored: Vec<StoredKey> = match std::fs::read(&path) {
             Ok(bytes) => serde_json::from_slice(&bytes)
                 .map_err(|e| err(&format!("reading {}", path.display()), e))?,
@@ -292,10 +293,7 @@ impl KeyRing {
             Err(e) => return Err(e),
         };
         if stored.is_empty() {
-            stored.push(new_stored_key(
-                common_name,
-                OffsetDateTime::now_utc().unix_timestamp(),
-            )?);
+            stored.push(new_stored_key(common_name, now)?);
             persist_ring(&path, &stored)?;
         }
         let (current, retired) = parse_ring(&stored)?;
@@ -442,7 +440,7 @@ mod tests {
     fn key_ring_rotates_and_keeps_the_previous_key_for_the_grace_period() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("ring.json");
-        let mut ring = KeyRing::load_or_create(path.clone(), "test").unwrap();
+        let mut ring = KeyRing::load_or_create(path.clone(), "test", 1_000).unwrap();
         let first = ring.current().kid().to_string();
         ring.rotate(1_000).unwrap();
         let second = ring.current().kid().to_string();
@@ -457,7 +455,7 @@ mod tests {
             kids(ring.published(1_060, 60)),
             std::slice::from_ref(&second)
         );
-        let reloaded = KeyRing::load_or_create(path, "test").unwrap();
+        let reloaded = KeyRing::load_or_create(path, "test", 1_000).unwrap();
         assert_eq!(reloaded.current().kid(), second);
         assert_eq!(kids(reloaded.published(1_010, 60)), [second, first]);
     }

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+pub use entra_emulator_contract::ReadyInfo;
 
 use crate::config::Seed;
 use crate::directory::Directory;
@@ -12,62 +12,6 @@ use crate::directory::Directory;
 /// Fixed plan and job ids in the Pipelines OIDC request URI (any value works).
 const PLAN_ID: &str = "0f0f0f0f-0000-4000-8000-000000000001";
 const JOB_ID: &str = "0f0f0f0f-0000-4000-8000-000000000002";
-
-/// What the ready file holds.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct ReadyInfo {
-    /// The HTTPS listener (Entra authority, Pipelines OIDC), e.g. `https://127.0.0.1:8443`.
-    pub https_url: String,
-    /// The plain HTTP listener (managed identity endpoints).
-    pub http_url: String,
-    /// The Service Fabric managed-identity listener (HTTPS, self-signed certificate).
-    #[serde(default)]
-    pub service_fabric_url: String,
-    /// The SHA-1 thumbprint of the Service Fabric listener's certificate.
-    #[serde(default)]
-    pub service_fabric_thumbprint: String,
-    /// The CA certificate that signs the HTTPS listener's certificate (PEM).
-    pub ca_cert_path: PathBuf,
-    /// The state directory.
-    pub state_dir: PathBuf,
-    /// Flow name → environment variables that point a client at the emulator for that flow.
-    pub profiles: BTreeMap<String, BTreeMap<String, String>>,
-}
-
-impl ReadyInfo {
-    /// The profile named `name`.
-    pub fn profile(&self, name: &str) -> Option<&BTreeMap<String, String>> {
-        self.profiles.get(name)
-    }
-
-    /// A profile as `export NAME='value'` lines for a POSIX shell.
-    pub fn export_lines(&self, name: &str) -> Option<String> {
-        let profile = self.profile(name)?;
-        let mut out = String::new();
-        for (k, v) in profile {
-            out.push_str(&format!("export {k}='{}'\n", v.replace('\'', r"'\''")));
-        }
-        Some(out)
-    }
-
-    /// Writes the ready file atomically.
-    ///
-    /// # Errors
-    /// The I/O error.
-    pub fn write(&self, path: &Path) -> std::io::Result<()> {
-        let json = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
-        crate::pki::write_atomic(path, &json, false)
-    }
-
-    /// Reads a ready file.
-    ///
-    /// # Errors
-    /// The I/O or parse error.
-    pub fn read(path: &Path) -> std::io::Result<Self> {
-        let bytes = std::fs::read(path)?;
-        serde_json::from_slice(&bytes).map_err(std::io::Error::other)
-    }
-}
 
 /// Inputs the profiles are computed from.
 pub(crate) struct ProfileInputs<'a> {
@@ -81,6 +25,8 @@ pub(crate) struct ProfileInputs<'a> {
     pub(crate) directory: &'a Directory,
     /// The workload identity token file, if one was written.
     pub(crate) federated_token_file: Option<&'a Path>,
+    /// The emulator's time (expired secrets are not offered).
+    pub(crate) now: time::OffsetDateTime,
 }
 
 fn base(inputs: &ProfileInputs<'_>) -> BTreeMap<String, String> {
@@ -109,7 +55,7 @@ fn with(mut vars: BTreeMap<String, String>, extra: &[(&str, String)]) -> BTreeMa
 /// Computes every profile the seed supports.
 pub(crate) fn profiles(inputs: &ProfileInputs<'_>) -> BTreeMap<String, BTreeMap<String, String>> {
     let seed: &Seed = &inputs.directory.seed;
-    let now = time::OffsetDateTime::now_utc();
+    let now = inputs.now;
     let authority = ("AZURE_AUTHORITY_HOST", inputs.https_url.to_string());
     let mut out = BTreeMap::new();
     if let Some((app, secret)) = seed.applications.iter().find_map(|a| {

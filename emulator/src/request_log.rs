@@ -50,6 +50,9 @@ pub struct LoggedRequest {
     pub form: Vec<(String, String)>,
     /// The response status; 0 when no response was sent (a `hang` or `reset` fault).
     pub status: u16,
+    /// The endpoint the request's route serves; `None` for unknown paths.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<crate::faults::Endpoint>,
     /// The fault that hit this request (`#id name-or-action`), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fault: Option<String>,
@@ -144,6 +147,7 @@ mod tests {
 
     fn entry(log: &RequestLog) -> LoggedRequest {
         LoggedRequest {
+            endpoint: None,
             id: log.next_id(),
             time: String::new(),
             listener: "https".into(),

@@ -14,11 +14,14 @@ use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
+use entra_emulator_contract::cli::{Account, Endpoint as CliEndpoint, Profile};
+
 use crate::clock::{Clock, SystemClock};
 use crate::config::{
     Application, CertificateSpec, ClientSecret, FederatedCredential, Seed, Tenant,
 };
-use crate::faults::{Fault, FaultStatus};
+use crate::error::EmulatorError;
+use crate::faults::{Fault, FaultError, FaultStatus};
 use crate::pki::LocalCa;
 use crate::ready::{self, ProfileInputs, ReadyInfo};
 use crate::request_log::LoggedRequest;
@@ -45,8 +48,8 @@ pub enum StartError {
         message: String,
     },
     /// The seed is invalid.
-    #[error("invalid seed: {0}")]
-    Seed(String),
+    #[error(transparent)]
+    Seed(#[from] crate::config::SeedError),
     /// A listener could not bind.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -493,6 +496,7 @@ impl Emulator {
             ca_cert_path: &self.ca_path,
             directory: &directory,
             federated_token_file: token_file.exists().then_some(token_file.as_path()),
+            now: self.shared.now(),
         };
         ReadyInfo {
             https_url: self.https_url(),
@@ -532,22 +536,27 @@ impl Emulator {
             return Ok(());
         };
         let now = self.shared.now().unix_timestamp();
-        let refresh_token = crate::routes::user_grants::mint_refresh_token(
+        let refresh_token = crate::grants::user::mint_refresh_token(
             &self.shared,
             user,
             crate::tokens::AZURE_CLI_CLIENT_ID,
             now,
         );
-        let profile = serde_json::json!({
-            "endpoint": { "authority": self.https_url(), "ca_cert_path": self.ca_path },
-            "tenant": user.tenant,
-            "subscription": crate::config::well_known::SUBSCRIPTION_ID,
-            "account": { "kind": "user", "username": user.user_principal_name, "refresh_token": refresh_token },
-        });
-        let json = serde_json::to_vec_pretty(&profile).map_err(std::io::Error::other)?;
+        let profile = Profile {
+            endpoint: CliEndpoint {
+                authority: self.https_url(),
+                ca_cert_path: Some(self.ca_path.clone()),
+            },
+            tenant: user.tenant.clone(),
+            subscription: crate::config::well_known::SUBSCRIPTION_ID.to_string(),
+            account: Account::User {
+                username: user.user_principal_name.clone(),
+                refresh_token,
+            },
+        };
         let (az, azd) = self.cli_config_dirs();
         for dir in [az, azd] {
-            crate::pki::write_atomic(&dir.join("entra-emulator-profile.json"), &json, true)?;
+            profile.save(&dir)?;
         }
         Ok(())
     }
@@ -579,7 +588,7 @@ impl Emulator {
     ///
     /// # Errors
     /// A description of what is invalid.
-    pub fn apply_seed(&self, seed: Seed) -> Result<(), String> {
+    pub fn apply_seed(&self, seed: Seed) -> Result<(), EmulatorError> {
         self.shared.apply_seed(seed)
     }
 
@@ -588,7 +597,7 @@ impl Emulator {
     ///
     /// # Errors
     /// When the fault's values make no sense (a probability outside 0..=1, a non-HTTP status).
-    pub fn add_fault(&self, fault: Fault) -> Result<u64, String> {
+    pub fn add_fault(&self, fault: Fault) -> Result<u64, FaultError> {
         self.shared.faults.add(fault)
     }
 
@@ -611,7 +620,7 @@ impl Emulator {
     ///
     /// # Errors
     /// A description of what failed.
-    pub fn reset(&self) -> Result<(), String> {
+    pub fn reset(&self) -> Result<(), EmulatorError> {
         self.shared.reset()
     }
 
@@ -619,7 +628,7 @@ impl Emulator {
     ///
     /// # Errors
     /// A description of what is invalid.
-    pub fn add_tenant(&self, tenant: Tenant) -> Result<(), String> {
+    pub fn add_tenant(&self, tenant: Tenant) -> Result<(), EmulatorError> {
         self.shared.add_tenant(tenant)
     }
 
@@ -627,7 +636,7 @@ impl Emulator {
     ///
     /// # Errors
     /// A description of what is invalid.
-    pub fn add_application(&self, app: Application) -> Result<(), String> {
+    pub fn add_application(&self, app: Application) -> Result<(), EmulatorError> {
         self.shared.add_application(app)
     }
 
@@ -635,7 +644,7 @@ impl Emulator {
     ///
     /// # Errors
     /// When no application has that id.
-    pub fn add_secret(&self, client_id: &str, secret: ClientSecret) -> Result<(), String> {
+    pub fn add_secret(&self, client_id: &str, secret: ClientSecret) -> Result<(), EmulatorError> {
         self.shared.add_secret(client_id, secret)
     }
 
@@ -643,7 +652,11 @@ impl Emulator {
     ///
     /// # Errors
     /// When no application has that id, or the certificate is unusable.
-    pub fn add_certificate(&self, client_id: &str, cert: CertificateSpec) -> Result<(), String> {
+    pub fn add_certificate(
+        &self,
+        client_id: &str,
+        cert: CertificateSpec,
+    ) -> Result<(), EmulatorError> {
         self.shared.add_certificate(client_id, cert)
     }
 
@@ -655,7 +668,7 @@ impl Emulator {
         &self,
         client_id: &str,
         fic: FederatedCredential,
-    ) -> Result<(), String> {
+    ) -> Result<(), EmulatorError> {
         self.shared.add_federated_credential(client_id, fic)
     }
 
@@ -674,7 +687,7 @@ impl Emulator {
     ///
     /// # Errors
     /// When the new key cannot be generated or persisted.
-    pub fn rotate_signing_key(&self) -> Result<String, String> {
+    pub fn rotate_signing_key(&self) -> Result<String, EmulatorError> {
         self.shared.rotate(Ring::Tokens)
     }
 

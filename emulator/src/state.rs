@@ -10,6 +10,7 @@ use crate::clock::Clock;
 use crate::config::Seed;
 use crate::crypto::SigningKey;
 use crate::directory::Directory;
+use crate::error::EmulatorError;
 use crate::faults::FaultSet;
 use crate::pki::KeyRing;
 use crate::request_log::RequestLog;
@@ -87,14 +88,22 @@ fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
 }
 
 impl Shared {
-    pub(crate) fn new(state_dir: &Path, seed: Seed, clock: Arc<dyn Clock>) -> Result<Self, String> {
+    pub(crate) fn new(
+        state_dir: &Path,
+        seed: Seed,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, EmulatorError> {
         let keys = state_dir.join("keys");
         let ring = |file: &str, cn: &str| {
-            KeyRing::load_or_create(keys.join(file), cn)
+            KeyRing::load_or_create(keys.join(file), cn, clock.now().unix_timestamp())
                 .map(RwLock::new)
-                .map_err(|e| format!("loading key ring {file}: {e}"))
+                .map_err(|e| EmulatorError::Keys {
+                    file: file.to_string(),
+                    message: e.to_string(),
+                })
         };
-        let directory = Directory::build(seed.clone(), state_dir)?;
+        let directory =
+            Directory::build(seed.clone(), state_dir).map_err(EmulatorError::Directory)?;
         let faults = FaultSet::default();
         faults.replace(&seed.faults)?;
         Ok(Self {
@@ -127,15 +136,16 @@ impl Shared {
     }
 
     /// Replaces the directory with one built from `seed`, and the faults with its faults.
-    pub(crate) fn apply_seed(&self, seed: Seed) -> Result<(), String> {
+    pub(crate) fn apply_seed(&self, seed: Seed) -> Result<(), EmulatorError> {
         let faults = seed.faults.clone();
         self.install(seed)?;
-        self.faults.replace(&faults)
+        Ok(self.faults.replace(&faults)?)
     }
 
     /// Replaces the directory with one built from `seed` (faults untouched).
-    fn install(&self, seed: Seed) -> Result<(), String> {
-        let directory = Directory::build(seed, &self.state_dir)?;
+    fn install(&self, seed: Seed) -> Result<(), EmulatorError> {
+        let directory =
+            Directory::build(seed, &self.state_dir).map_err(EmulatorError::Directory)?;
         self.log
             .set_capacity(directory.settings().request_log_capacity);
         *write(&self.directory) = Arc::new(directory);
@@ -145,8 +155,8 @@ impl Shared {
     /// Edits a copy of the current seed and applies it.
     pub(crate) fn edit_seed(
         &self,
-        edit: impl FnOnce(&mut Seed) -> Result<(), String>,
-    ) -> Result<(), String> {
+        edit: impl FnOnce(&mut Seed) -> Result<(), EmulatorError>,
+    ) -> Result<(), EmulatorError> {
         let mut seed = self.directory().seed.clone();
         edit(&mut seed)?;
         self.install(seed)
@@ -154,7 +164,7 @@ impl Shared {
 
     /// Back to the seed the emulator started with (and its faults); clears the log and the
     /// clock offset.
-    pub(crate) fn reset(&self) -> Result<(), String> {
+    pub(crate) fn reset(&self) -> Result<(), EmulatorError> {
         self.apply_seed(self.base_seed.clone())?;
         self.log.clear();
         self.clock_offset_secs.store(0, Ordering::Relaxed);
@@ -201,10 +211,13 @@ impl Shared {
     }
 
     /// Rotates `ring`; returns the new key id.
-    pub(crate) fn rotate(&self, ring: Ring) -> Result<String, String> {
+    pub(crate) fn rotate(&self, ring: Ring) -> Result<String, EmulatorError> {
         let now = self.now().unix_timestamp();
         let mut guard = write(self.ring(ring));
-        guard.rotate(now).map_err(|e| e.to_string())?;
+        guard.rotate(now).map_err(|e| EmulatorError::Keys {
+            file: format!("{ring:?}"),
+            message: e.to_string(),
+        })?;
         Ok(guard.current().kid().to_string())
     }
 }

@@ -197,7 +197,9 @@ async fn restart_keeps_the_ca_signing_keys_and_certificates() {
 
 #[tokio::test]
 async fn rotation_keeps_the_previous_key_published_for_the_grace_period() {
-    let clock = Arc::new(ManualClock::new(time::OffsetDateTime::now_utc()));
+    let clock = Arc::new(ManualClock::new(
+        time::OffsetDateTime::from_unix_timestamp(now()).unwrap(),
+    ));
     let emu = Emulator::builder()
         .clock(clock.clone())
         .start()

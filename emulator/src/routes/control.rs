@@ -16,16 +16,17 @@ use serde_json::json;
 use crate::config::{
     Application, CertificateSpec, ClientSecret, FederatedCredential, Seed, Tenant,
 };
-use crate::errors::ControlError;
+use crate::error::EmulatorError;
 use crate::faults::Fault;
 use crate::state::{Ring, Shared};
 use crate::tokens::{self, KubernetesTokenRequest};
+use crate::wire::ControlError;
 
 type Result<T> = std::result::Result<T, ControlError>;
 
 impl Shared {
     /// Adds a tenant.
-    pub(crate) fn add_tenant(&self, tenant: Tenant) -> std::result::Result<(), String> {
+    pub(crate) fn add_tenant(&self, tenant: Tenant) -> std::result::Result<(), EmulatorError> {
         self.edit_seed(|seed| {
             seed.tenants.push(tenant);
             Ok(())
@@ -33,7 +34,10 @@ impl Shared {
     }
 
     /// Adds an application.
-    pub(crate) fn add_application(&self, app: Application) -> std::result::Result<(), String> {
+    pub(crate) fn add_application(
+        &self,
+        app: Application,
+    ) -> std::result::Result<(), EmulatorError> {
         self.edit_seed(|seed| {
             seed.applications.push(app);
             Ok(())
@@ -45,7 +49,7 @@ impl Shared {
         &self,
         client_id: &str,
         edit: impl Fn(&mut Application),
-    ) -> std::result::Result<(), String> {
+    ) -> std::result::Result<(), EmulatorError> {
         self.edit_seed(|seed| {
             let mut found = false;
             for app in seed
@@ -58,7 +62,7 @@ impl Shared {
             }
             found
                 .then_some(())
-                .ok_or_else(|| format!("no application has client id '{client_id}'"))
+                .ok_or_else(|| EmulatorError::ApplicationNotFound(client_id.to_string()))
         })
     }
 
@@ -67,7 +71,7 @@ impl Shared {
         &self,
         client_id: &str,
         secret: ClientSecret,
-    ) -> std::result::Result<(), String> {
+    ) -> std::result::Result<(), EmulatorError> {
         self.edit_application(client_id, |a| a.secrets.push(secret.clone()))
     }
 
@@ -76,7 +80,7 @@ impl Shared {
         &self,
         client_id: &str,
         cert: CertificateSpec,
-    ) -> std::result::Result<(), String> {
+    ) -> std::result::Result<(), EmulatorError> {
         self.edit_application(client_id, |a| a.certificates.push(cert.clone()))
     }
 
@@ -85,7 +89,7 @@ impl Shared {
         &self,
         client_id: &str,
         fic: FederatedCredential,
-    ) -> std::result::Result<(), String> {
+    ) -> std::result::Result<(), EmulatorError> {
         self.edit_application(client_id, |a| a.federated_credentials.push(fic.clone()))
     }
 
@@ -97,11 +101,11 @@ impl Shared {
     }
 }
 
-fn bad(e: String) -> ControlError {
-    if e.starts_with("no application") {
-        ControlError::not_found(e)
+fn bad(e: EmulatorError) -> ControlError {
+    if e.is_not_found() {
+        ControlError::not_found(e.to_string())
     } else {
-        ControlError::bad_request(e)
+        ControlError::bad_request(e.to_string())
     }
 }
 
@@ -173,13 +177,14 @@ async fn apply_seed(
     } else {
         Seed::from_toml(text)
     }
-    .map_err(bad)?;
+    .map_err(|e| bad(e.into()))?;
     s.apply_seed(seed).map_err(bad)?;
     Ok(ok())
 }
 
 async fn reset(State(s): State<Arc<Shared>>) -> Result<Response> {
-    s.reset().map_err(ControlError::internal)?;
+    s.reset()
+        .map_err(|e| ControlError::internal(e.to_string()))?;
     Ok(ok())
 }
 
@@ -252,9 +257,12 @@ async fn add_fault(
         serde_json::from_str::<Fault>(text)
             .map_err(|e| ControlError::bad_request(format!("invalid fault: {e}")))?
     } else {
-        Fault::parse_flag(text).map_err(ControlError::bad_request)?
+        Fault::parse_flag(text).map_err(|e| ControlError::bad_request(e.to_string()))?
     };
-    let id = s.faults.add(fault).map_err(ControlError::bad_request)?;
+    let id = s
+        .faults
+        .add(fault)
+        .map_err(|e| ControlError::bad_request(e.to_string()))?;
     Ok(Json(json!({ "id": id })).into_response())
 }
 
@@ -327,7 +335,9 @@ async fn rotate(State(s): State<Arc<Shared>>, body: Bytes) -> Result<Response> {
             )));
         }
     };
-    let kid = s.rotate(ring).map_err(ControlError::internal)?;
+    let kid = s
+        .rotate(ring)
+        .map_err(|e| ControlError::internal(e.to_string()))?;
     Ok(Json(json!({ "kid": kid })).into_response())
 }
 

@@ -2,6 +2,7 @@
 //! [`crate::faults::FaultAction`] describes.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -10,9 +11,8 @@ use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use serde_json::json;
 
-use crate::errors::EntraError;
+use crate::context::Buffered;
 use crate::faults::{
     DEFAULT_HANG_SECS, DEFAULT_OVERSIZED_BYTES, Endpoint, FaultAction, FaultRequest, Selected,
 };
@@ -29,17 +29,18 @@ pub(crate) const DOCKER_UNREACHABLE: &str = "connecting to 169.254.169.254:80: c
 /// The largest body kept when a response is rewritten (truncate, missing fields).
 const REWRITE_LIMIT: usize = 16 * 1024 * 1024;
 
-/// Picks the fault for a request, if one fires.
-pub(crate) fn select(
-    shared: &Shared,
-    endpoint: Option<Endpoint>,
-    path: &str,
-    query: Option<&str>,
-    body: &[u8],
-) -> Option<Selected> {
-    let endpoint = endpoint?;
-    let form = form::parse(body).unwrap_or_default();
-    let query = query
+/// Picks the fault for a request to `endpoint`, if one fires. Reads the form the observing
+/// middleware buffered, so the body is parsed at most once.
+pub(crate) fn select(shared: &Shared, endpoint: Endpoint, request: &Request) -> Option<Selected> {
+    let none: &[(String, String)] = &[];
+    let form = request
+        .extensions()
+        .get::<Arc<Buffered>>()
+        .and_then(|b| b.form().ok())
+        .unwrap_or(none);
+    let query = request
+        .uri()
+        .query()
         .and_then(|q| form::parse(q.as_bytes()).ok())
         .unwrap_or_default();
     let find = |pairs: &[(String, String)], names: &[&str]| {
@@ -47,27 +48,14 @@ pub(crate) fn select(
             .iter()
             .find_map(|n| form::get(pairs, n).map(str::to_string))
     };
-    let tenant = matches!(
-        endpoint,
-        Endpoint::Token | Endpoint::Discovery | Endpoint::Jwks
-    )
-    .then(|| path.trim_start_matches('/').split('/').next())
-    .flatten()
-    .filter(|t| !t.is_empty());
-    let client_id = find(&form, &["client_id"]).or_else(|| {
-        find(
-            &query,
-            &[
-                "client_id",
-                "clientid",
-                "object_id",
-                "principal_id",
-                "msi_res_id",
-                "mi_res_id",
-            ],
-        )
-    });
-    let resource = find(&form, &["scope", "resource"]).or_else(|| find(&query, &["resource"]));
+    let path = request.uri().path();
+    let tenant = endpoint
+        .is_entra()
+        .then(|| path.trim_start_matches('/').split('/').next())
+        .flatten()
+        .filter(|t| !t.is_empty());
+    let client_id = find(form, &["client_id"]).or_else(|| find(&query, QUERY_CLIENT_IDS));
+    let resource = find(form, &["scope", "resource"]).or_else(|| find(&query, &["resource"]));
     shared.faults.select(&FaultRequest {
         endpoint: Some(endpoint),
         tenant,
@@ -75,6 +63,16 @@ pub(crate) fn select(
         resource: resource.as_deref(),
     })
 }
+
+/// The query parameters the managed-identity hosts take an identity's id in.
+const QUERY_CLIENT_IDS: &[&str] = &[
+    "client_id",
+    "clientid",
+    "object_id",
+    "principal_id",
+    "msi_res_id",
+    "mi_res_id",
+];
 
 /// Serves `request` under `action`.
 pub(crate) async fn apply(
@@ -96,13 +94,7 @@ pub(crate) async fn apply(
             shared,
             endpoint,
             410,
-            Some(
-                json!({
-                    "error": "gone",
-                    "error_description": "The instance is being updated. The Instance Metadata Service will be available within 70 seconds.",
-                })
-                .to_string(),
-            ),
+            None,
             &BTreeMap::new(),
             None,
         ),
@@ -120,7 +112,7 @@ pub(crate) async fn apply(
             if let Ok(v) = HeaderValue::from_str(&location) {
                 response.headers_mut().insert(header::LOCATION, v);
             }
-            super::pipelines::add_diagnostic_headers(response.headers_mut());
+            crate::wire::add_diagnostic_headers(response.headers_mut());
             response
         }
         FaultAction::Latency { ms } => {
@@ -163,7 +155,6 @@ fn status_response(
     retry_after: Option<u64>,
 ) -> Response {
     let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let transient = code == StatusCode::TOO_MANY_REQUESTS || code.is_server_error();
     let mut response = match body {
         Some(body) => {
             let content_type = if serde_json::from_str::<serde_json::Value>(&body).is_ok() {
@@ -173,50 +164,7 @@ fn status_response(
             };
             (code, [(header::CONTENT_TYPE, content_type)], body).into_response()
         }
-        None if endpoint.is_entra() => {
-            let error = if transient {
-                EntraError::new(90033, &[])
-            } else {
-                EntraError::new(
-                    90004,
-                    &[&format!("the emulator answered {status} (injected fault)")],
-                )
-            };
-            let mut response = error.at(shared.now()).into_response();
-            *response.status_mut() = code;
-            response
-        }
-        None if endpoint == Endpoint::Pipelines => super::pipelines::devops_error(
-            code,
-            "VssServiceException",
-            &format!("The service answered {status} (injected fault). Try again later."),
-        ),
-        None => {
-            let (error, description) = match status {
-                429 => (
-                    "too_many_requests",
-                    "Too many requests; the managed identity endpoint is throttling. Retry later.",
-                ),
-                502 | 504 => (
-                    "gateway_error",
-                    "The request failed due to a gateway error.",
-                ),
-                s if s >= 500 => (
-                    "unknown",
-                    "Failed to retrieve token from the Active directory.",
-                ),
-                404 => ("not_found", "The endpoint is being updated; retry later."),
-                _ => (
-                    "invalid_request",
-                    "The request was rejected (injected fault).",
-                ),
-            };
-            (
-                code,
-                axum::Json(json!({ "error": error, "error_description": description })),
-            )
-                .into_response()
-        }
+        None => crate::wire::host_error(endpoint, code, None, shared.now()),
     };
     let h = response.headers_mut();
     if let Some(secs) = retry_after {

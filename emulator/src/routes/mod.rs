@@ -1,30 +1,37 @@
-//! The HTTP application: routes, the observing middleware (body limit and request log) and
-//! helpers shared by handlers.
+//! The HTTP application: routes, each tagged with the [`Endpoint`] it serves, and the
+//! middleware around them. Handlers only extract and render: grants live in
+//! [`crate::grants`], error shapes in [`crate::wire`], faults in [`crate::faults`].
+//!
+//! Two layers wrap every request:
+//! - [`observe`] (outermost): buffers the body under the size limit, logs the exchange, and
+//!   gives untagged rejections a JSON body;
+//! - [`endpoint_layer`] (per tagged route): applies a fault if one fires, and turns framework
+//!   rejections into the host's own error shape.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::http::{StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 
-use crate::errors::EntraError;
-use crate::form;
-use crate::request_log::{LoggedRequest, redact_field, redact_header};
+use crate::context::Buffered;
+use crate::faults::{Endpoint, FaultAction};
+use crate::request_log::LoggedRequest;
 use crate::state::Shared;
+use crate::wire::{self, Aadsts, ControlError, EntraError};
 
 pub(crate) mod control;
 pub(crate) mod entra;
 #[cfg(test)]
 mod fuzz;
 pub(crate) mod inject;
+mod log;
 pub(crate) mod managed_identity;
 pub(crate) mod pipelines;
-pub(crate) mod user_grants;
 
 /// The scheme of the listener a request arrived on; with the `Host` header it gives the
 /// request's origin, from which discovery documents build every URL (MSAL validates that the
@@ -34,6 +41,15 @@ pub(crate) struct Origin {
     pub(crate) scheme: &'static str,
     /// Whether this is the Service Fabric listener.
     pub(crate) service_fabric: bool,
+}
+
+impl Default for Origin {
+    fn default() -> Self {
+        Self {
+            scheme: "https",
+            service_fabric: false,
+        }
+    }
 }
 
 impl Origin {
@@ -47,7 +63,7 @@ impl Origin {
     }
 
     /// `scheme://host[:port]` of a request.
-    pub(crate) fn of(&self, headers: &HeaderMap, uri: &Uri) -> String {
+    pub(crate) fn of(&self, headers: &axum::http::HeaderMap, uri: &Uri) -> String {
         let host = headers
             .get(header::HOST)
             .and_then(|h| h.to_str().ok())
@@ -58,55 +74,76 @@ impl Origin {
     }
 }
 
-/// The client's request id: the `client-request-id` / `x-ms-client-request-id` header, or the
-/// `client-request-id` query parameter msal-node appends.
-pub(crate) fn client_request_id(headers: &HeaderMap, uri: &Uri) -> Option<String> {
-    ["client-request-id", "x-ms-client-request-id"]
-        .iter()
-        .find_map(|name| headers.get(*name)?.to_str().ok().map(str::to_string))
-        .or_else(|| {
-            let pairs = form::parse(uri.query()?.as_bytes()).ok()?;
-            form::get(&pairs, "client-request-id").map(str::to_string)
-        })
+type Route = MethodRouter<Arc<Shared>>;
+
+/// Tags `route` with `endpoint`: faults select on the tag and rejections take its shape.
+fn tagged(shared: &Arc<Shared>, endpoint: Endpoint, route: Route) -> Route {
+    route
+        .layer::<_, std::convert::Infallible>(middleware::from_fn_with_state(
+            shared.clone(),
+            endpoint_layer,
+        ))
+        .layer(axum::Extension(endpoint))
+}
+
+/// Entra's own routes: token endpoints, discovery, keys.
+fn entra_routes(shared: &Arc<Shared>) -> Router<Arc<Shared>> {
+    use Endpoint::{Discovery, Jwks, Token};
+    let t = |endpoint, route| tagged(shared, endpoint, route);
+    Router::new()
+        .route(
+            "/{tenant}/oauth2/v2.0/token",
+            t(Token, post(entra::token_v2)),
+        )
+        .route("/{tenant}/oauth2/token", t(Token, post(entra::token_v1)))
+        .route(
+            "/{tenant}/v2.0/.well-known/openid-configuration",
+            t(Discovery, get(entra::openid_configuration_v2)),
+        )
+        .route(
+            "/{tenant}/.well-known/openid-configuration",
+            t(Discovery, get(entra::openid_configuration_v1)),
+        )
+        .route("/{tenant}/discovery/v2.0/keys", t(Jwks, get(entra::jwks)))
+        .route("/{tenant}/discovery/keys", t(Jwks, get(entra::jwks)))
+        .route(
+            "/common/discovery/instance",
+            t(Discovery, get(entra::instance_discovery)),
+        )
+}
+
+/// The managed-identity hosts and Azure Pipelines' OIDC endpoint.
+fn host_routes(shared: &Arc<Shared>) -> Router<Arc<Shared>> {
+    use Endpoint::{AppService, Arc as ArcHost, AzureMl, CloudShell, Imds, Pipelines};
+    use managed_identity as mi;
+    let t = |endpoint, route| tagged(shared, endpoint, route);
+    Router::new()
+        .route(
+            "/{org}/{project}/_apis/distributedtask/hubs/{hub}/plans/{plan}/jobs/{job}/oidctoken",
+            t(Pipelines, post(pipelines::oidc_token)),
+        )
+        .route(
+            "/metadata/identity/oauth2/token",
+            t(Imds, get(mi::imds::token)),
+        )
+        .route(
+            "/metadata/identity/oauth2/token/",
+            t(Imds, get(mi::imds::token)),
+        )
+        .route("/msi/token", t(AppService, get(mi::app_service::token)))
+        .route(
+            "/arc/metadata/identity/oauth2/token",
+            t(ArcHost, get(mi::arc::token)),
+        )
+        .route("/oauth2/token", t(CloudShell, post(mi::cloud_shell::token)))
+        .route("/azureml/msi/token", t(AzureMl, get(mi::azure_ml::token)))
 }
 
 /// The router for one listener.
 pub(crate) fn app(shared: Arc<Shared>, origin: Origin) -> Router {
-    let entra = Router::new()
-        .route("/{tenant}/oauth2/v2.0/token", post(entra::token_v2))
-        .route("/{tenant}/oauth2/token", post(entra::token_v1))
-        .route(
-            "/{tenant}/v2.0/.well-known/openid-configuration",
-            get(entra::openid_configuration_v2),
-        )
-        .route(
-            "/{tenant}/.well-known/openid-configuration",
-            get(entra::openid_configuration_v1),
-        )
-        .route("/{tenant}/discovery/v2.0/keys", get(entra::jwks))
-        .route("/{tenant}/discovery/keys", get(entra::jwks))
-        .route("/common/discovery/instance", get(entra::instance_discovery))
-        .route(
-            "/{org}/{project}/_apis/distributedtask/hubs/{hub}/plans/{plan}/jobs/{job}/oidctoken",
-            post(pipelines::oidc_token),
-        )
-        .route(
-            "/metadata/identity/oauth2/token",
-            get(managed_identity::imds),
-        )
-        .route(
-            "/metadata/identity/oauth2/token/",
-            get(managed_identity::imds),
-        )
-        .route("/msi/token", get(managed_identity::app_service))
-        .route(
-            "/arc/metadata/identity/oauth2/token",
-            get(managed_identity::arc),
-        )
-        .route("/oauth2/token", post(managed_identity::cloud_shell))
-        .route("/azureml/msi/token", get(managed_identity::azure_ml));
     Router::new()
-        .merge(entra)
+        .merge(entra_routes(&shared))
+        .merge(host_routes(&shared))
         .nest("/_emulator", control::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -117,11 +154,13 @@ pub(crate) fn app(shared: Arc<Shared>, origin: Origin) -> Router {
 
 /// The router of the Service Fabric listener (HTTPS with its own self-signed certificate).
 pub(crate) fn service_fabric_app(shared: Arc<Shared>) -> Router {
+    let token = tagged(
+        &shared,
+        Endpoint::ServiceFabric,
+        get(managed_identity::service_fabric::token),
+    );
     Router::new()
-        .route(
-            "/metadata/identity/oauth2/token",
-            get(managed_identity::service_fabric),
-        )
+        .route("/metadata/identity/oauth2/token", token)
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(shared.clone(), observe))
         .layer(axum::Extension(Origin {
@@ -133,16 +172,17 @@ pub(crate) fn service_fabric_app(shared: Arc<Shared>) -> Router {
 
 /// Entra's answer to a method an endpoint does not take (AADSTS900561), in JSON like every
 /// other error.
-async fn method_not_allowed(method: axum::http::Method, uri: Uri) -> Response {
-    let body = serde_json::json!({
-        "error": "invalid_request",
-        "error_description": format!(
-            "AADSTS900561: The endpoint only accepts other methods. Received a {method} request at '{}'.",
-            uri.path()
-        ),
-        "error_codes": [900561],
-    });
-    (StatusCode::METHOD_NOT_ALLOWED, axum::Json(body)).into_response()
+async fn method_not_allowed(
+    State(shared): State<Arc<Shared>>,
+    method: axum::http::Method,
+    uri: Uri,
+) -> Response {
+    EntraError::from(Aadsts::MethodNotAllowed {
+        method: method.to_string(),
+        path: uri.path().to_string(),
+    })
+    .at(shared.now())
+    .into_response()
 }
 
 async fn not_found(uri: Uri) -> Response {
@@ -153,91 +193,131 @@ async fn not_found(uri: Uri) -> Response {
     (StatusCode::NOT_FOUND, axum::Json(body)).into_response()
 }
 
-/// Buffers the body under the size limit, applies a fault if one fires, runs the handler and
-/// logs the exchange.
-async fn observe(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
-    let (parts, body) = request.into_parts();
-    let limit = shared.directory().settings().max_body_bytes;
-    let origin = parts.extensions.get::<Origin>().copied().unwrap_or(Origin {
-        scheme: "https",
-        service_fabric: false,
-    });
-    let logged = !parts.uri.path().starts_with("/_emulator/");
-    let bytes = match axum::body::to_bytes(body, limit).await {
-        Ok(b) => b,
-        Err(_) => {
-            let response = EntraError::new(
-                90004,
-                &[&format!(
-                    "the request body exceeds the limit of {limit} bytes"
-                )],
-            )
-            .at(shared.now())
-            .into_response();
-            if logged {
-                let entry = log_entry(&shared, origin.listener(), &parts, &[], response.status());
-                shared.log.push(entry);
-            }
-            return response;
+/// The fault that hit a request, for the request log (a response extension).
+#[derive(Debug, Clone)]
+struct FaultHit(String);
+
+/// A request's log entry until its response is known. A fault that sends no response logs
+/// it early (status 0).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct PendingLog(Arc<Mutex<Option<LoggedRequest>>>);
+
+impl PendingLog {
+    fn take(&self) -> Option<LoggedRequest> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+
+    /// Records the endpoint the request's route serves.
+    fn tag(&self, endpoint: Endpoint) {
+        if let Some(entry) = self.0.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+            entry.endpoint = Some(endpoint);
         }
+    }
+
+    /// Logs the request now with `status` and the fault that hit it.
+    fn push(&self, shared: &Shared, status: u16, fault: Option<String>) {
+        if let Some(mut entry) = self.take() {
+            entry.status = status;
+            entry.fault = fault;
+            shared.log.push(entry);
+        }
+    }
+}
+
+/// Buffers the body under the size limit, runs the route and logs the exchange.
+async fn observe(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
+    let (mut parts, body) = request.into_parts();
+    let limit = shared.directory().settings().max_body_bytes;
+    let origin = parts
+        .extensions
+        .get::<Origin>()
+        .copied()
+        .unwrap_or_default();
+    let control = parts.uri.path().starts_with("/_emulator/");
+    let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
+        let response = EntraError::from(Aadsts::Malformed {
+            detail: format!("the request body exceeds the limit of {limit} bytes"),
+        })
+        .at(shared.now())
+        .into_response();
+        if !control {
+            shared.log.push(log::entry(
+                &shared,
+                origin.listener(),
+                &parts,
+                &[],
+                response.status(),
+            ));
+        }
+        return response;
     };
-    let classify = || crate::faults::Endpoint::classify(parts.uri.path(), origin.service_fabric);
+    let pending = PendingLog::default();
+    if !control {
+        let entry = log::entry(&shared, origin.listener(), &parts, &bytes, StatusCode::OK);
+        *pending.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(entry);
+        parts.extensions.insert(pending.clone());
+    }
+    parts
+        .extensions
+        .insert(Arc::new(Buffered::new(bytes.clone())));
+    let response = next
+        .run(Request::from_parts(parts, Body::from(bytes)))
+        .await;
+    // A tagged route has given its answer its host's shape already (or a fault its own).
+    let response = if response.extensions().get::<Endpoint>().is_some() {
+        response
+    } else {
+        untagged_rejection(&shared, control, response).await
+    };
+    let fault = response.extensions().get::<FaultHit>().map(|f| f.0.clone());
+    pending.push(&shared, response.status().as_u16(), fault);
+    response
+}
+
+/// For a tagged route: applies a fault if one fires, and gives framework rejections the
+/// host's error shape.
+async fn endpoint_layer(
+    State(shared): State<Arc<Shared>>,
+    axum::Extension(endpoint): axum::Extension<Endpoint>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if let Some(pending) = request.extensions().get::<PendingLog>() {
+        pending.tag(endpoint);
+    }
     // With no faults installed, this is one atomic load.
     let fault = if shared.faults.is_empty() {
         None
     } else {
-        classify().and_then(|endpoint| {
-            inject::select(
-                &shared,
-                Some(endpoint),
-                parts.uri.path(),
-                parts.uri.query(),
-                &bytes,
-            )
-            .map(|f| (endpoint, f))
-        })
+        inject::select(&shared, endpoint, &request)
     };
-    let entry_body = if logged { Some(bytes.clone()) } else { None };
-    let request = Request::from_parts(parts.clone(), Body::from(bytes));
-    let Some((endpoint, fault)) = fault else {
-        let response = json_rejection(&shared, classify, next.run(request).await).await;
-        if let Some(body) = entry_body {
-            let entry = log_entry(&shared, origin.listener(), &parts, &body, response.status());
-            shared.log.push(entry);
-        }
+    let Some(fault) = fault else {
+        let response = next.run(request).await;
+        let mut response = shape_rejection(&shared, endpoint, response).await;
+        response.extensions_mut().insert(endpoint);
         return response;
     };
-    let mut entry = entry_body.map(|body| {
-        let mut entry = log_entry(&shared, origin.listener(), &parts, &body, StatusCode::OK);
-        entry.fault = Some(fault.label.clone());
-        entry
-    });
-    let silent = matches!(
-        fault.action,
-        crate::faults::FaultAction::Hang { .. } | crate::faults::FaultAction::Reset
-    );
-    if silent && let Some(mut entry) = entry.take() {
+    let silent = matches!(fault.action, FaultAction::Hang { .. } | FaultAction::Reset);
+    if silent && let Some(pending) = request.extensions().get::<PendingLog>() {
         // No response will be sent: log the request now, with status 0.
-        entry.status = 0;
-        shared.log.push(entry);
+        pending.push(&shared, 0, Some(fault.label.clone()));
     }
-    tracing::debug!(fault = %fault.label, path = parts.uri.path(), "injecting a fault");
-    let origin_url = origin.of(&parts.headers, &parts.uri);
-    let response = inject::apply(&shared, endpoint, &origin_url, fault.action, request, next).await;
-    if let Some(mut entry) = entry {
-        entry.status = response.status().as_u16();
-        shared.log.push(entry);
-    }
+    tracing::debug!(fault = %fault.label, path = request.uri().path(), "injecting a fault");
+    let origin = request
+        .extensions()
+        .get::<Origin>()
+        .copied()
+        .unwrap_or_default()
+        .of(request.headers(), request.uri());
+    let mut response = inject::apply(&shared, endpoint, &origin, fault.action, request, next).await;
+    response.extensions_mut().insert(FaultHit(fault.label));
+    response.extensions_mut().insert(endpoint);
     response
 }
 
-/// Turns axum's plain-text extractor rejections (e.g. a path segment that percent-decodes to
-/// invalid UTF-8) into JSON errors in the endpoint's shape, like every other error.
-async fn json_rejection(
-    shared: &Shared,
-    endpoint: impl FnOnce() -> Option<crate::faults::Endpoint>,
-    response: Response,
-) -> Response {
+/// The text of a plain-text rejection (axum's extractors answer in text), or `None` when the
+/// response needs no shaping.
+async fn rejection_text(response: Response) -> Result<(StatusCode, String), Response> {
     let status = response.status();
     let is_json = response
         .headers()
@@ -245,7 +325,7 @@ async fn json_rejection(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("json"));
     if !(status.is_client_error() || status.is_server_error()) || is_json {
-        return response;
+        return Err(response);
     }
     let text = axum::body::to_bytes(response.into_body(), 4096)
         .await
@@ -256,80 +336,34 @@ async fn json_rejection(
     } else {
         text
     };
-    let mut shaped = match endpoint() {
-        Some(e) if !e.is_entra() => (
-            status,
-            axum::Json(serde_json::json!({
-                "error": "invalid_request",
-                "error_description": text,
-            })),
-        )
-            .into_response(),
-        _ => EntraError::new(90004, &[&text])
-            .at(shared.now())
-            .into_response(),
-    };
-    *shaped.status_mut() = status;
-    shaped
+    Ok((status, text))
 }
 
-fn log_entry(
-    shared: &Shared,
-    listener: &str,
-    parts: &axum::http::request::Parts,
-    body: &[u8],
-    status: StatusCode,
-) -> LoggedRequest {
-    let headers: BTreeMap<String, String> = parts
-        .headers
-        .iter()
-        .map(|(name, value)| {
-            let name = name.as_str().to_string();
-            let value = redact_header(&name, &String::from_utf8_lossy(value.as_bytes()));
-            (name, value)
-        })
-        .collect();
-    let is_form = parts
-        .headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.to_ascii_lowercase()
-                .starts_with("application/x-www-form-urlencoded")
-        });
-    let redact = |pairs: Vec<(String, String)>| {
-        pairs
-            .into_iter()
-            .map(|(k, v)| {
-                let v = redact_field(&k, &v);
-                (k, v)
-            })
-            .collect::<Vec<_>>()
-    };
-    let form = if is_form {
-        form::parse(body).map(redact).unwrap_or_default()
-    } else {
-        Vec::new()
-    };
-    let query = parts
-        .uri
-        .query()
-        .and_then(|q| form::parse(q.as_bytes()).ok())
-        .map(redact)
-        .unwrap_or_default();
-    LoggedRequest {
-        id: shared.log.next_id(),
-        time: shared
-            .now()
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default(),
-        listener: listener.to_string(),
-        method: parts.method.to_string(),
-        path: parts.uri.path().to_string(),
-        query,
-        headers,
-        form,
-        status: status.as_u16(),
-        fault: None,
+/// Turns a plain-text extractor rejection (e.g. a path segment that percent-decodes to invalid
+/// UTF-8) into the host's JSON error.
+async fn shape_rejection(shared: &Shared, endpoint: Endpoint, response: Response) -> Response {
+    match rejection_text(response).await {
+        Ok((status, text)) => wire::host_error(endpoint, status, Some(&text), shared.now()),
+        Err(response) => response,
     }
+}
+
+/// The same for routes with no tag: the control plane's shape there, Entra's elsewhere.
+async fn untagged_rejection(shared: &Shared, control: bool, response: Response) -> Response {
+    let (status, text) = match rejection_text(response).await {
+        Ok(rejected) => rejected,
+        Err(response) => return response,
+    };
+    if control {
+        return ControlError {
+            status,
+            code: "bad_request",
+            message: text,
+        }
+        .into_response();
+    }
+    EntraError::from(Aadsts::Malformed { detail: text })
+        .at(shared.now())
+        .with_status(status)
+        .into_response()
 }

@@ -11,39 +11,7 @@ use serde_json::json;
 
 use crate::state::{Ring, Shared};
 use crate::tokens;
-
-/// An Azure DevOps-shaped error with the diagnostic headers clients quote.
-pub(crate) fn devops_error(status: StatusCode, type_name: &str, message: &str) -> Response {
-    let body = json!({
-        "$id": "1",
-        "innerException": null,
-        "message": message,
-        "typeName": format!("Microsoft.TeamFoundation.DistributedTask.WebApi.{type_name}, Microsoft.TeamFoundation.DistributedTask.WebApi"),
-        "typeKey": type_name,
-        "errorCode": 0,
-        "eventId": 3000,
-    });
-    let mut response = (status, Json(body)).into_response();
-    add_diagnostic_headers(response.headers_mut());
-    response
-}
-
-pub(crate) fn add_diagnostic_headers(headers: &mut HeaderMap) {
-    let e2e = uuid::Uuid::new_v4().to_string();
-    let edge = format!(
-        "Ref A: {} Ref B: EMU01 Ref C: emulator",
-        uuid::Uuid::new_v4().simple()
-    );
-    for (name, value) in [
-        ("x-vss-e2eid", e2e.clone()),
-        ("x-msedge-ref", edge),
-        ("activityid", e2e),
-    ] {
-        if let Ok(v) = HeaderValue::from_str(&value) {
-            headers.insert(name, v);
-        }
-    }
-}
+use crate::wire::{DevOpsError, add_diagnostic_headers};
 
 fn param<'a>(query: &'a [(String, String)], name: &str) -> Option<&'a str> {
     query
@@ -73,11 +41,12 @@ pub(crate) async fn oidc_token(
         .unwrap_or("");
     let directory = shared.directory();
     let Some(connection_id) = param(&query, "serviceConnectionId") else {
-        return devops_error(
+        return DevOpsError::new(
             StatusCode::BAD_REQUEST,
             "ArgumentNullException",
             "Value cannot be null. Parameter name: serviceConnectionId",
-        );
+        )
+        .into_response();
     };
     let connection = directory.service_connection(connection_id);
     let authorized =
@@ -92,27 +61,22 @@ pub(crate) async fn oidc_token(
         return response;
     }
     let Some(connection) = connection else {
-        return devops_error(
-            StatusCode::NOT_FOUND,
-            "ServiceEndpointNotFoundException",
-            &format!(
+        return DevOpsError::new(StatusCode::NOT_FOUND, "ServiceEndpointNotFoundException", format!(
                 "Service connection '{connection_id}' was not found, or the pipeline is not authorized to use it."
             ),
-        );
+        ).into_response();
     };
     if !authorized {
-        return devops_error(
+        return DevOpsError::new(
             StatusCode::UNAUTHORIZED,
             "VssUnauthorizedException",
             "TF400813: The user is not authorized to access this resource.",
-        );
+        )
+        .into_response();
     }
     if param(&query, "api-version").is_none() {
-        return devops_error(
-            StatusCode::BAD_REQUEST,
-            "VssVersionNotSpecifiedException",
-            "No api-version was supplied for the POST request. The version must be supplied either as part of the Accept header (e.g. \"application/json; api-version=1.0\") or as a query parameter (e.g. \"?api-version=1.0\").",
-        );
+        return DevOpsError::new(StatusCode::BAD_REQUEST, "VssVersionNotSpecifiedException", "No api-version was supplied for the POST request. The version must be supplied either as part of the Accept header (e.g. \"application/json; api-version=1.0\") or as a query parameter (e.g. \"?api-version=1.0\").",
+        ).into_response();
     }
     let key = shared.signing_key(Ring::Pipelines);
     let token = tokens::pipelines_token(&key, connection, shared.now().unix_timestamp());

@@ -1,4 +1,5 @@
 //! Helpers shared by the emulator's integration tests.
+#![allow(clippy::disallowed_methods)] // tests compare against the real time
 #![allow(dead_code, unreachable_pub)]
 
 use aws_lc_rs::rand::SystemRandom;
