@@ -25,8 +25,8 @@ use std::sync::{Arc, RwLock};
 use azure_core::credentials::AccessToken;
 use time::{Duration, OffsetDateTime};
 
-use crate::entra::FetchedToken;
 use crate::os::Clock;
+use crate::token::FetchedToken;
 
 /// Refresh this long before expiry when Entra gives no `refresh_in`.
 pub(crate) const REFRESH_MARGIN: Duration = Duration::minutes(5);

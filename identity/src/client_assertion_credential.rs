@@ -52,9 +52,10 @@ use std::sync::Arc;
 use azure_core::credentials::{AccessToken, TokenCredential, TokenRequestOptions};
 use azure_core::http::{ClientMethodOptions, ClientOptions};
 
-use crate::confidential::{Confidential, FetchRequest, Label, options_or_default};
-use crate::entra::FetchedToken;
+use crate::confidential::{Confidential, Label, options_or_default};
 use crate::os::Os;
+use crate::token::FetchRequest;
+use crate::token::FetchedToken;
 
 const LABEL: Label = Label {
     name: "ClientAssertionCredential",

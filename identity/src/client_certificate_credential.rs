@@ -44,10 +44,11 @@ use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use time::Duration;
 
-use crate::confidential::{Confidential, FetchRequest, Label, confidential_token_credential};
-use crate::entra::FetchedToken;
+use crate::confidential::{Confidential, Label, confidential_token_credential};
 use crate::errors::credential_error;
 use crate::os::Os;
+use crate::token::FetchRequest;
+use crate::token::FetchedToken;
 
 /// `AZURE_CLIENT_SEND_CERTIFICATE_CHAIN`.
 pub(crate) const AZURE_CLIENT_SEND_CERTIFICATE_CHAIN: &str = "AZURE_CLIENT_SEND_CERTIFICATE_CHAIN";

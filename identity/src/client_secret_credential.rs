@@ -28,10 +28,11 @@ use std::sync::Arc;
 use azure_core::credentials::Secret;
 use azure_core::http::ClientOptions;
 
-use crate::confidential::{Confidential, FetchRequest, Label, confidential_token_credential};
-use crate::entra::FetchedToken;
+use crate::confidential::{Confidential, Label, confidential_token_credential};
 use crate::errors::require_non_empty;
 use crate::os::Os;
+use crate::token::FetchRequest;
+use crate::token::FetchedToken;
 
 const LABEL: Label = Label {
     name: "ClientSecretCredential",

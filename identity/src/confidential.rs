@@ -5,14 +5,15 @@
 use std::future::Future;
 
 use azure_core::credentials::{AccessToken, TokenRequestOptions};
-use azure_core::http::{ClientOptions, Context};
+use azure_core::http::ClientOptions;
 
 use crate::cache::{CacheKey, TokenCache};
-use crate::entra::{EntraClient, FetchedToken};
+use crate::entra::EntraClient;
 use crate::errors::{
     authentication_error, credential_error, require_non_empty, validate_scopes, validate_tenant_id,
 };
 use crate::os::Os;
+use crate::token::{FetchRequest, FetchedToken};
 
 /// Per-request settings beyond upstream's [`TokenRequestOptions`] (which carries none), passed
 /// in its context. The cache keys on them.
@@ -71,15 +72,6 @@ pub(crate) struct Confidential {
     allowed_tenants: Vec<String>,
     cache: TokenCache,
     label: Label,
-}
-
-/// What a fetch receives.
-#[derive(Debug)]
-pub(crate) struct FetchRequest<'a> {
-    pub(crate) tenant: &'a str,
-    pub(crate) claims: Option<&'a str>,
-    pub(crate) scopes: &'a [&'a str],
-    pub(crate) context: &'a Context<'a>,
 }
 
 impl Confidential {

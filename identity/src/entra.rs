@@ -12,9 +12,9 @@ use azure_core::http::{
 use serde::Deserialize;
 use time::{Duration, OffsetDateTime};
 
-use crate::confidential::FetchRequest;
 use crate::errors::credential_error;
 use crate::os::Os;
+use crate::token::{FetchRequest, FetchedToken};
 
 /// `AZURE_AUTHORITY_HOST`.
 pub(crate) const AZURE_AUTHORITY_HOST: &str = "AZURE_AUTHORITY_HOST";
@@ -53,14 +53,6 @@ pub(crate) fn authority(options: &ClientOptions, os: &Os) -> azure_core::Result<
         ));
     }
     Ok(url)
-}
-
-/// What a token request produced: the token and when to refresh it.
-#[derive(Debug, Clone)]
-pub(crate) struct FetchedToken {
-    pub(crate) token: AccessToken,
-    /// Entra's `refresh_in` hint turned into a time, when it sent one.
-    pub(crate) refresh_at: Option<OffsetDateTime>,
 }
 
 /// A number or a numeric string (Entra sends numbers; other token sources send strings).

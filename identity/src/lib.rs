@@ -48,6 +48,7 @@ mod fuzz;
 mod limits;
 mod managed_identity;
 pub mod os;
+mod token;
 mod workload_identity_credential;
 
 pub use azure_pipelines_credential::{AzurePipelinesCredential, AzurePipelinesCredentialOptions};

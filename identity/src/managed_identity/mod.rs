@@ -52,9 +52,10 @@ pub use retry::ImdsRetryOptions;
 use sources::Source;
 
 use crate::cache::{CacheKey, TokenCache};
-use crate::entra::{FetchedToken, new_pipeline, parse_token_response, send};
+use crate::entra::{new_pipeline, parse_token_response, send};
 use crate::errors::{authentication_error, credential_error, validate_scopes};
 use crate::os::Os;
+use crate::token::FetchedToken;
 
 const NAME: &str = "ManagedIdentityCredential";
 const FRAGMENT: &str = "managed-id";
