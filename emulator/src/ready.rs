@@ -52,107 +52,123 @@ fn with(mut vars: BTreeMap<String, String>, extra: &[(&str, String)]) -> BTreeMa
     vars
 }
 
+/// One profile's environment.
+type Env = BTreeMap<String, String>;
+
+/// A profile: its name and how to compute it (`None` when the seed cannot support it).
+type Builder = fn(&ProfileInputs<'_>) -> Option<Env>;
+
+/// Every profile, by name, in one table.
+const PROFILES: &[(&str, Builder)] = &[
+    ("client_secret", client_secret),
+    ("client_certificate", client_certificate_pem),
+    ("client_certificate_pfx", client_certificate_pfx),
+    ("workload_identity", workload_identity),
+    ("imds", imds),
+    ("imds_user_assigned", imds_user_assigned),
+    ("azure_arc", azure_arc),
+    ("service_fabric", service_fabric),
+    ("cloud_shell", cloud_shell),
+    ("azure_ml", azure_ml),
+    ("app_service", app_service),
+    ("azure_cli", azure_cli),
+    ("azure_developer_cli", azure_developer_cli),
+    ("azure_pipelines", azure_pipelines),
+];
+
 /// Computes every profile the seed supports.
-pub(crate) fn profiles(inputs: &ProfileInputs<'_>) -> BTreeMap<String, BTreeMap<String, String>> {
-    let seed: &Seed = &inputs.directory.seed;
-    let now = inputs.now;
-    let authority = ("AZURE_AUTHORITY_HOST", inputs.https_url.to_string());
-    let mut out = BTreeMap::new();
-    if let Some((app, secret)) = seed.applications.iter().find_map(|a| {
+pub(crate) fn profiles(inputs: &ProfileInputs<'_>) -> BTreeMap<String, Env> {
+    PROFILES
+        .iter()
+        .filter_map(|(name, build)| Some((name.to_string(), build(inputs)?)))
+        .collect()
+}
+
+/// `AZURE_AUTHORITY_HOST`, tenant and client id for an application.
+fn app_env(inputs: &ProfileInputs<'_>, tenant: &str, client_id: &str) -> Env {
+    with(
+        base(inputs),
+        &[
+            ("AZURE_AUTHORITY_HOST", inputs.https_url.to_string()),
+            ("AZURE_TENANT_ID", tenant.to_string()),
+            ("AZURE_CLIENT_ID", client_id.to_string()),
+        ],
+    )
+}
+
+/// The first application with a secret that has not expired.
+fn client_secret(inputs: &ProfileInputs<'_>) -> Option<Env> {
+    let (app, secret) = inputs.directory.seed.applications.iter().find_map(|a| {
         a.secrets
             .iter()
-            .find(|s| s.expires.is_none_or(|e| e > now))
+            .find(|s| s.expires.is_none_or(|e| e > inputs.now))
             .map(|s| (a, s))
-    }) {
-        out.insert(
-            "client_secret".into(),
-            with(
-                base(inputs),
-                &[
-                    authority.clone(),
-                    ("AZURE_TENANT_ID", app.tenant.clone()),
-                    ("AZURE_CLIENT_ID", app.client_id.clone()),
-                    ("AZURE_CLIENT_SECRET", secret.value.clone()),
-                ],
-            ),
-        );
-    }
-    if let Some((app, name, password)) = seed.applications.iter().find_map(|a| {
+    })?;
+    let env = app_env(inputs, &app.tenant, &app.client_id);
+    Some(with(env, &[("AZURE_CLIENT_SECRET", secret.value.clone())]))
+}
+
+/// The first application with a generated certificate: the app's env, the certificate's
+/// files and its PKCS#12 password.
+fn certificate_app<'a>(
+    inputs: &ProfileInputs<'a>,
+) -> Option<(Env, &'a crate::pki::GeneratedCertificate, String)> {
+    let (app, name, password) = inputs.directory.seed.applications.iter().find_map(|a| {
         a.certificates.iter().find_map(|c| {
             let name = c.generate.as_ref()?;
             Some((a, name, c.pfx_password.clone().unwrap_or_default()))
         })
-    }) && let Some(cert) = inputs.directory.generated_certificate(name)
-    {
-        let common = [
-            authority.clone(),
-            ("AZURE_TENANT_ID", app.tenant.clone()),
-            ("AZURE_CLIENT_ID", app.client_id.clone()),
-        ];
-        out.insert(
-            "client_certificate".into(),
-            with(
-                with(base(inputs), &common),
-                &[(
-                    "AZURE_CLIENT_CERTIFICATE_PATH",
-                    cert.pem_path.display().to_string(),
-                )],
+    })?;
+    let cert = inputs.directory.generated_certificate(name)?;
+    Some((app_env(inputs, &app.tenant, &app.client_id), cert, password))
+}
+
+fn client_certificate_pem(inputs: &ProfileInputs<'_>) -> Option<Env> {
+    let (env, cert, _) = certificate_app(inputs)?;
+    let path = cert.pem_path.display().to_string();
+    Some(with(env, &[("AZURE_CLIENT_CERTIFICATE_PATH", path)]))
+}
+
+fn client_certificate_pfx(inputs: &ProfileInputs<'_>) -> Option<Env> {
+    let (env, cert, password) = certificate_app(inputs)?;
+    let path = cert.pfx_path.display().to_string();
+    Some(with(
+        env,
+        &[
+            ("AZURE_CLIENT_CERTIFICATE_PATH", path),
+            ("AZURE_CLIENT_CERTIFICATE_PASSWORD", password),
+        ],
+    ))
+}
+
+fn workload_identity(inputs: &ProfileInputs<'_>) -> Option<Env> {
+    let file = inputs.federated_token_file?;
+    let app = workload_app(&inputs.directory.seed)?;
+    let env = app_env(inputs, &app.tenant, &app.client_id);
+    let file = file.display().to_string();
+    Some(with(env, &[("AZURE_FEDERATED_TOKEN_FILE", file)]))
+}
+
+fn azure_pipelines(inputs: &ProfileInputs<'_>) -> Option<Env> {
+    let conn = inputs.directory.seed.pipelines.first()?;
+    let uri = format!(
+        "{}/{}/{}/_apis/distributedtask/hubs/build/plans/{PLAN_ID}/jobs/{JOB_ID}/oidctoken",
+        inputs.https_url, conn.organization, conn.project_id
+    );
+    Some(with(
+        base(inputs),
+        &[
+            ("AZURE_AUTHORITY_HOST", inputs.https_url.to_string()),
+            ("AZURESUBSCRIPTION_TENANT_ID", conn.tenant.clone()),
+            ("AZURESUBSCRIPTION_CLIENT_ID", conn.client_id.clone()),
+            (
+                "AZURESUBSCRIPTION_SERVICE_CONNECTION_ID",
+                conn.service_connection_id.clone(),
             ),
-        );
-        out.insert(
-            "client_certificate_pfx".into(),
-            with(
-                with(base(inputs), &common),
-                &[
-                    (
-                        "AZURE_CLIENT_CERTIFICATE_PATH",
-                        cert.pfx_path.display().to_string(),
-                    ),
-                    ("AZURE_CLIENT_CERTIFICATE_PASSWORD", password),
-                ],
-            ),
-        );
-    }
-    if let (Some(file), Some(app)) = (inputs.federated_token_file, workload_app(seed)) {
-        out.insert(
-            "workload_identity".into(),
-            with(
-                base(inputs),
-                &[
-                    authority.clone(),
-                    ("AZURE_TENANT_ID", app.tenant.clone()),
-                    ("AZURE_CLIENT_ID", app.client_id.clone()),
-                    ("AZURE_FEDERATED_TOKEN_FILE", file.display().to_string()),
-                ],
-            ),
-        );
-    }
-    managed_identity_profiles(inputs, &mut out);
-    cli_profiles(inputs, &mut out);
-    if let Some(conn) = seed.pipelines.first() {
-        let uri = format!(
-            "{}/{}/{}/_apis/distributedtask/hubs/build/plans/{PLAN_ID}/jobs/{JOB_ID}/oidctoken",
-            inputs.https_url, conn.organization, conn.project_id
-        );
-        out.insert(
-            "azure_pipelines".into(),
-            with(
-                base(inputs),
-                &[
-                    authority,
-                    ("AZURESUBSCRIPTION_TENANT_ID", conn.tenant.clone()),
-                    ("AZURESUBSCRIPTION_CLIENT_ID", conn.client_id.clone()),
-                    (
-                        "AZURESUBSCRIPTION_SERVICE_CONNECTION_ID",
-                        conn.service_connection_id.clone(),
-                    ),
-                    ("SYSTEM_ACCESSTOKEN", conn.system_access_token.clone()),
-                    ("SYSTEM_OIDCREQUESTURI", uri),
-                ],
-            ),
-        );
-    }
-    out
+            ("SYSTEM_ACCESSTOKEN", conn.system_access_token.clone()),
+            ("SYSTEM_OIDCREQUESTURI", uri),
+        ],
+    ))
 }
 
 /// The directory holding the fake `az`/`azd`: next to this executable (they build into the
@@ -165,148 +181,142 @@ fn fake_cli_dir() -> Option<PathBuf> {
         .find(|d| d.join("az").is_file() && d.join("azd").is_file())
 }
 
-/// `azure_cli` and `azure_developer_cli`: config directories signed in as the seed user, and a
-/// `PATH` that finds the fake CLIs first.
-fn cli_profiles(inputs: &ProfileInputs<'_>, out: &mut BTreeMap<String, BTreeMap<String, String>>) {
+/// A config directory signed in as the seed user, and a `PATH` that finds the fake CLIs first.
+fn cli_env(inputs: &ProfileInputs<'_>, var: &str, dir: &Path) -> Option<Env> {
     if inputs.directory.seed.users.is_empty() {
-        return;
+        return None;
     }
+    let mut vars = with(
+        base(inputs),
+        &[(var, dir.display().to_string()), ("TZ", "UTC".to_string())],
+    );
     let path = match (fake_cli_dir(), std::env::var("PATH")) {
         (Some(dir), Ok(path)) => Some(format!("{}:{path}", dir.display())),
         (Some(dir), Err(_)) => Some(dir.display().to_string()),
         (None, _) => None,
     };
-    let (az, azd) = &inputs.cli_config_dirs;
-    for (name, var, dir) in [
-        ("azure_cli", "AZURE_CONFIG_DIR", az),
-        ("azure_developer_cli", "AZD_CONFIG_DIR", azd),
-    ] {
-        let mut vars = with(
-            base(inputs),
-            &[(var, dir.display().to_string()), ("TZ", "UTC".to_string())],
-        );
-        if let Some(path) = &path {
-            vars.insert("PATH".into(), path.clone());
-        }
-        out.insert(name.into(), vars);
+    if let Some(path) = path {
+        vars.insert("PATH".into(), path);
     }
+    Some(vars)
 }
 
-/// `imds`, `imds_user_assigned` and `app_service`.
-fn managed_identity_profiles(
-    inputs: &ProfileInputs<'_>,
-    out: &mut BTreeMap<String, BTreeMap<String, String>>,
-) {
-    let seed = &inputs.directory.seed;
-    if seed.managed_identities.is_empty() {
-        return;
-    }
-    // IMDS: Python and JS read AZURE_POD_IDENTITY_AUTHORITY_HOST; clients with the address
-    // hard-coded (upstream Rust) reach the emulator as their HTTP proxy.
-    let imds = with(
-        base(inputs),
+fn azure_cli(inputs: &ProfileInputs<'_>) -> Option<Env> {
+    cli_env(inputs, "AZURE_CONFIG_DIR", &inputs.cli_config_dirs.0)
+}
+
+fn azure_developer_cli(inputs: &ProfileInputs<'_>) -> Option<Env> {
+    cli_env(inputs, "AZD_CONFIG_DIR", &inputs.cli_config_dirs.1)
+}
+
+/// The base environment when the seed has managed identities.
+fn mi_base(inputs: &ProfileInputs<'_>) -> Option<Env> {
+    (!inputs.directory.seed.managed_identities.is_empty()).then(|| base(inputs))
+}
+
+/// IMDS: Python and JS read `AZURE_POD_IDENTITY_AUTHORITY_HOST`; clients with the address
+/// hard-coded (upstream Rust) reach the emulator as their HTTP proxy.
+fn imds(inputs: &ProfileInputs<'_>) -> Option<Env> {
+    let url = inputs.http_url.to_string();
+    Some(with(
+        mi_base(inputs)?,
         &[
-            (
-                "AZURE_POD_IDENTITY_AUTHORITY_HOST",
-                inputs.http_url.to_string(),
-            ),
-            ("HTTP_PROXY", inputs.http_url.to_string()),
-            ("http_proxy", inputs.http_url.to_string()),
+            ("AZURE_POD_IDENTITY_AUTHORITY_HOST", url.clone()),
+            ("HTTP_PROXY", url.clone()),
+            ("http_proxy", url),
         ],
-    );
-    if let Some(user) = seed.managed_identities.iter().find(|m| !m.system_assigned) {
-        out.insert(
-            "imds_user_assigned".into(),
-            with(imds.clone(), &[("AZURE_CLIENT_ID", user.client_id.clone())]),
-        );
-    }
-    out.insert("imds".into(), imds);
-    let secret = inputs.directory.settings().managed_identity_secret.clone();
-    out.insert(
-        "azure_arc".into(),
-        with(
-            base(inputs),
-            &[
-                (
-                    "IDENTITY_ENDPOINT",
-                    format!("{}/arc/metadata/identity/oauth2/token", inputs.http_url),
-                ),
-                ("IMDS_ENDPOINT", inputs.http_url.to_string()),
-            ],
-        ),
-    );
+    ))
+}
+
+fn imds_user_assigned(inputs: &ProfileInputs<'_>) -> Option<Env> {
+    let seed = &inputs.directory.seed;
+    let user = seed
+        .managed_identities
+        .iter()
+        .find(|m| !m.system_assigned)?;
+    Some(with(
+        imds(inputs)?,
+        &[("AZURE_CLIENT_ID", user.client_id.clone())],
+    ))
+}
+
+fn azure_arc(inputs: &ProfileInputs<'_>) -> Option<Env> {
+    let endpoint = format!("{}/arc/metadata/identity/oauth2/token", inputs.http_url);
+    Some(with(
+        mi_base(inputs)?,
+        &[
+            ("IDENTITY_ENDPOINT", endpoint),
+            ("IMDS_ENDPOINT", inputs.http_url.to_string()),
+        ],
+    ))
+}
+
+fn service_fabric(inputs: &ProfileInputs<'_>) -> Option<Env> {
     let bundle = inputs
         .ca_cert_path
         .with_file_name("service-fabric-bundle.pem")
         .display()
         .to_string();
-    out.insert(
-        "service_fabric".into(),
-        with(
-            base(inputs),
-            &[
-                ("SSL_CERT_FILE", bundle.clone()),
-                ("REQUESTS_CA_BUNDLE", bundle.clone()),
-                ("CURL_CA_BUNDLE", bundle.clone()),
-                ("NODE_EXTRA_CA_CERTS", bundle),
-                (
-                    "IDENTITY_ENDPOINT",
-                    format!(
-                        "{}/metadata/identity/oauth2/token",
-                        inputs.service_fabric_url
-                    ),
-                ),
-                ("IDENTITY_HEADER", secret.clone()),
-                (
-                    "IDENTITY_SERVER_THUMBPRINT",
-                    inputs.service_fabric_thumbprint.to_string(),
-                ),
-            ],
-        ),
+    let endpoint = format!(
+        "{}/metadata/identity/oauth2/token",
+        inputs.service_fabric_url
     );
-    out.insert(
-        "cloud_shell".into(),
-        with(
-            base(inputs),
-            &[("MSI_ENDPOINT", format!("{}/oauth2/token", inputs.http_url))],
-        ),
-    );
-    if let Some(system) = seed.managed_identities.iter().find(|m| m.system_assigned) {
-        out.insert(
-            "azure_ml".into(),
-            with(
-                base(inputs),
-                &[
-                    (
-                        "MSI_ENDPOINT",
-                        format!("{}/azureml/msi/token", inputs.http_url),
-                    ),
-                    ("MSI_SECRET", secret),
-                    ("DEFAULT_IDENTITY_CLIENT_ID", system.client_id.clone()),
-                ],
+    let secret = inputs.directory.settings().managed_identity_secret.clone();
+    Some(with(
+        mi_base(inputs)?,
+        &[
+            ("SSL_CERT_FILE", bundle.clone()),
+            ("REQUESTS_CA_BUNDLE", bundle.clone()),
+            ("CURL_CA_BUNDLE", bundle.clone()),
+            ("NODE_EXTRA_CA_CERTS", bundle),
+            ("IDENTITY_ENDPOINT", endpoint),
+            ("IDENTITY_HEADER", secret),
+            (
+                "IDENTITY_SERVER_THUMBPRINT",
+                inputs.service_fabric_thumbprint.to_string(),
             ),
-        );
-    }
-    out.insert(
-        "app_service".into(),
-        with(
-            base(inputs),
-            &[
-                (
-                    "IDENTITY_ENDPOINT",
-                    format!("{}/msi/token", inputs.http_url),
-                ),
-                (
-                    "IDENTITY_HEADER",
-                    inputs
-                        .directory
-                        .settings()
-                        .app_service_identity_header
-                        .clone(),
-                ),
-            ],
-        ),
-    );
+        ],
+    ))
+}
+
+fn cloud_shell(inputs: &ProfileInputs<'_>) -> Option<Env> {
+    let endpoint = format!("{}/oauth2/token", inputs.http_url);
+    Some(with(mi_base(inputs)?, &[("MSI_ENDPOINT", endpoint)]))
+}
+
+fn azure_ml(inputs: &ProfileInputs<'_>) -> Option<Env> {
+    let seed = &inputs.directory.seed;
+    let system = seed.managed_identities.iter().find(|m| m.system_assigned)?;
+    let secret = inputs.directory.settings().managed_identity_secret.clone();
+    Some(with(
+        mi_base(inputs)?,
+        &[
+            (
+                "MSI_ENDPOINT",
+                format!("{}/azureml/msi/token", inputs.http_url),
+            ),
+            ("MSI_SECRET", secret),
+            ("DEFAULT_IDENTITY_CLIENT_ID", system.client_id.clone()),
+        ],
+    ))
+}
+
+fn app_service(inputs: &ProfileInputs<'_>) -> Option<Env> {
+    let header = inputs
+        .directory
+        .settings()
+        .app_service_identity_header
+        .clone();
+    Some(with(
+        mi_base(inputs)?,
+        &[
+            (
+                "IDENTITY_ENDPOINT",
+                format!("{}/msi/token", inputs.http_url),
+            ),
+            ("IDENTITY_HEADER", header),
+        ],
+    ))
 }
 
 /// The first application with a federated credential for the emulator's Kubernetes issuer,
