@@ -129,91 +129,41 @@ impl EmulatorBuilder {
     /// # Errors
     /// [`StartError`] when the state directory, the seed or a port is unusable.
     pub async fn start(self) -> Result<Emulator, StartError> {
-        let (temp, state_dir) = match self.state_dir {
-            Some(dir) => (None, dir),
-            None => {
-                let temp = tempfile::tempdir().map_err(|e| StartError::State {
-                    path: std::env::temp_dir(),
-                    message: e.to_string(),
-                })?;
-                let path = temp.path().to_path_buf();
-                (Some(temp), path)
-            }
+        let (temp, state_dir) = open_state_dir(self.state_dir)?;
+        let state_err = |e: &dyn std::fmt::Display| StartError::State {
+            path: state_dir.clone(),
+            message: e.to_string(),
         };
-        let state_path = state_dir.clone();
-        let state_err = |message: String| StartError::State {
-            path: state_path.clone(),
-            message,
-        };
-        std::fs::create_dir_all(&state_dir).map_err(|e| state_err(e.to_string()))?;
         let seed = self.seed.unwrap_or_else(Seed::default_seed);
-        seed.validate().map_err(StartError::Seed)?;
-        let ca = LocalCa::load_or_create(&state_dir).map_err(|e| state_err(e.to_string()))?;
-        let tls = ca.server_config().map_err(|e| state_err(e.to_string()))?;
-        let shared = Arc::new(
-            Shared::new(&state_dir, seed, self.clock).map_err(|e| state_err(e.to_string()))?,
-        );
+        seed.validate()?;
+        let ca = LocalCa::load_or_create(&state_dir).map_err(|e| state_err(&e))?;
+        let tls = ca.server_config().map_err(|e| state_err(&e))?;
+        let shared =
+            Arc::new(Shared::new(&state_dir, seed, self.clock).map_err(|e| state_err(&e))?);
         let (sf_tls, sf_thumbprint) =
-            crate::pki::service_fabric_tls(&state_dir).map_err(|e| state_err(e.to_string()))?;
-        // Clients that verify the Service Fabric certificate against their trust store (the JS
-        // SDK) get a bundle of the CA and that self-signed certificate.
-        let sf_cert = std::fs::read_to_string(state_dir.join("service-fabric.pem"))
-            .map_err(|e| state_err(e.to_string()))?;
-        let sf_cert = sf_cert
-            .split("-----BEGIN PRIVATE KEY-----")
-            .next()
-            .unwrap_or_default();
-        crate::pki::write_atomic(
-            &state_dir.join("service-fabric-bundle.pem"),
-            format!("{}{sf_cert}", ca.cert_pem()).as_bytes(),
-            false,
-        )
-        .map_err(|e| state_err(e.to_string()))?;
-        let service_fabric = bind(SocketAddr::new(self.bind, self.service_fabric_port)).await?;
-        let service_fabric_addr =
-            service_fabric
-                .local_addr()
-                .map_err(|source| StartError::Bind {
-                    addr: SocketAddr::new(self.bind, self.service_fabric_port),
-                    source,
-                })?;
-        let https = bind(SocketAddr::new(self.bind, self.https_port)).await?;
-        let http = bind(SocketAddr::new(self.bind, self.http_port)).await?;
-        let https_addr = https.local_addr().map_err(|source| StartError::Bind {
-            addr: SocketAddr::new(self.bind, self.https_port),
-            source,
-        })?;
-        let http_addr = http.local_addr().map_err(|source| StartError::Bind {
-            addr: SocketAddr::new(self.bind, self.http_port),
-            source,
-        })?;
+            crate::pki::service_fabric_tls(&state_dir).map_err(|e| state_err(&e))?;
+        write_service_fabric_bundle(&state_dir, &ca).map_err(|e| state_err(&e))?;
+        let (service_fabric, service_fabric_addr) =
+            bind(self.bind, self.service_fabric_port).await?;
+        let (https, https_addr) = bind(self.bind, self.https_port).await?;
+        let (http, http_addr) = bind(self.bind, self.http_port).await?;
         let _ = shared.https_origin.set(format!("https://{https_addr}"));
         let (shutdown, signal) = watch::channel(false);
+        let app = |scheme| {
+            let origin = Origin {
+                scheme,
+                service_fabric: false,
+            };
+            routes::app(shared.clone(), origin)
+        };
         let mut tasks = vec![
             tokio::spawn(serve(
                 https,
                 Some(TlsAcceptor::from(tls)),
-                routes::app(
-                    shared.clone(),
-                    Origin {
-                        scheme: "https",
-                        service_fabric: false,
-                    },
-                ),
+                app("https"),
                 signal.clone(),
             )),
-            tokio::spawn(serve(
-                http,
-                None,
-                routes::app(
-                    shared.clone(),
-                    Origin {
-                        scheme: "http",
-                        service_fabric: false,
-                    },
-                ),
-                signal.clone(),
-            )),
+            tokio::spawn(serve(http, None, app("http"), signal.clone())),
             tokio::spawn(serve(
                 service_fabric,
                 Some(TlsAcceptor::from(sf_tls)),
@@ -230,20 +180,19 @@ impl EmulatorBuilder {
             ca_pem: ca.cert_pem().to_string(),
             ca_der: ca.cert_der().to_vec(),
             ca_path: ca.path().to_path_buf(),
-            state_dir,
+            state_dir: state_dir.clone(),
             shutdown,
             tasks: Vec::new(),
             _temp: temp,
         };
         emulator
             .write_federated_token_file()
-            .map_err(|e| state_err(e.to_string()))?;
-        emulator
-            .write_cli_profiles()
-            .map_err(|e| state_err(e.to_string()))?;
+            .map_err(|e| state_err(&e))?;
+        emulator.write_cli_profiles().map_err(|e| state_err(&e))?;
+        let token_file = emulator.federated_token_path();
         tasks.push(tokio::spawn(refresh_token_file(
             emulator.shared.clone(),
-            emulator.federated_token_path(),
+            token_file,
             signal,
         )));
         emulator.tasks = tasks;
@@ -251,10 +200,56 @@ impl EmulatorBuilder {
     }
 }
 
-async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
-    TcpListener::bind(addr)
+/// The state directory to use, created: the one given, or a temporary one removed on drop.
+fn open_state_dir(
+    dir: Option<PathBuf>,
+) -> Result<(Option<tempfile::TempDir>, PathBuf), StartError> {
+    let (temp, path) = match dir {
+        Some(dir) => (None, dir),
+        None => {
+            let temp = tempfile::tempdir().map_err(|e| StartError::State {
+                path: std::env::temp_dir(),
+                message: e.to_string(),
+            })?;
+            let path = temp.path().to_path_buf();
+            (Some(temp), path)
+        }
+    };
+    std::fs::create_dir_all(&path).map_err(|e| StartError::State {
+        path: path.clone(),
+        message: e.to_string(),
+    })?;
+    Ok((temp, path))
+}
+
+/// Clients that verify the Service Fabric certificate against their trust store (the JS SDK)
+/// get a bundle of the CA and that self-signed certificate.
+fn write_service_fabric_bundle(state_dir: &Path, ca: &LocalCa) -> std::io::Result<()> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    let pem = std::fs::read(state_dir.join("service-fabric.pem"))?;
+    let mut bundle = ca.cert_pem().to_string();
+    for cert in CertificateDer::pem_slice_iter(&pem) {
+        let cert = cert.map_err(std::io::Error::other)?;
+        bundle.push_str(&crate::pki::certificate_pem(&cert));
+    }
+    crate::pki::write_atomic(
+        &state_dir.join("service-fabric-bundle.pem"),
+        bundle.as_bytes(),
+        false,
+    )
+}
+
+/// Binds `ip:port` (port 0: any free port); returns the listener and its address.
+async fn bind(ip: IpAddr, port: u16) -> Result<(TcpListener, SocketAddr), StartError> {
+    let addr = SocketAddr::new(ip, port);
+    let listener = TcpListener::bind(addr)
         .await
-        .map_err(|source| StartError::Bind { addr, source })
+        .map_err(|source| StartError::Bind { addr, source })?;
+    let local = listener
+        .local_addr()
+        .map_err(|source| StartError::Bind { addr, source })?;
+    Ok((listener, local))
 }
 
 /// Accepts connections until shutdown; each connection is served on its own task.
