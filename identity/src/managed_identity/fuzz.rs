@@ -5,7 +5,7 @@ use azure_core::http::headers::{HeaderName, Headers};
 use azure_core::http::{RawResponse, StatusCode};
 use proptest::prelude::*;
 
-use super::sources::answer_arc_challenge;
+use super::arc::answer_challenge as answer_arc_challenge;
 use super::tls::parse_thumbprint;
 use crate::os::Os;
 

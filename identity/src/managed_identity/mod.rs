@@ -35,10 +35,17 @@
 //! # Ok(()) }
 //! ```
 
+mod app_service;
+mod arc;
+mod azure_ml;
+mod cloud_shell;
 #[cfg(test)]
 mod fuzz;
+mod imds;
+mod request;
 mod retry;
-mod sources;
+mod service_fabric;
+mod source;
 mod tls;
 
 use std::path::PathBuf;
@@ -49,7 +56,7 @@ use azure_core::error::{Error, ErrorKind};
 use azure_core::http::{ClientOptions, Context, Pipeline, RawResponse};
 
 pub use retry::ImdsRetryOptions;
-use sources::Source;
+use source::Source;
 
 use crate::cache::{CacheKey, TokenCache};
 use crate::entra::{new_pipeline, parse_token_response, send};
@@ -123,11 +130,11 @@ impl ManagedIdentityCredential {
             "managed identity source selected"
         );
         let mut client_options = options.client_options;
-        if matches!(source, Source::Imds { .. }) {
+        if matches!(source, Source::Imds(_)) {
             // IMDS retries are this credential's own (see ImdsRetryOptions).
             client_options.retry = azure_core::http::RetryOptions::none();
         }
-        if let Source::ServiceFabric { thumbprint, .. } = &source
+        if let Source::ServiceFabric(service_fabric::ServiceFabric { thumbprint, .. }) = &source
             && client_options.transport.is_none()
         {
             client_options.transport = Some(tls::pinned_transport(thumbprint)?);
@@ -153,7 +160,7 @@ impl ManagedIdentityCredential {
 
     /// Whether the source is IMDS, and the user-assigned id in use.
     pub(crate) fn is_imds(&self) -> bool {
-        matches!(self.source, Source::Imds { .. })
+        matches!(self.source, Source::Imds(_))
     }
 
     /// Whether a user-assigned identity was asked for.
@@ -166,7 +173,7 @@ impl ManagedIdentityCredential {
     /// a refused connection or silence means it is not, and a chain should move on.
     pub(crate) async fn probe_imds(&self, timeout: time::Duration) -> bool {
         use futures::FutureExt;
-        let Source::Imds { endpoint } = &self.source else {
+        let Source::Imds(imds::Imds { endpoint }) = &self.source else {
             return true;
         };
         let mut request =
@@ -186,86 +193,70 @@ impl ManagedIdentityCredential {
         context: &Context<'_>,
         resource: &str,
     ) -> azure_core::Result<FetchedToken> {
-        let started = self.os.now();
-        let mut retries = 0u32;
-        let mut authorization = None;
-        loop {
-            let mut request =
-                self.source
-                    .request(resource, self.id.as_ref(), authorization.as_deref());
-            let response = match send(&self.pipeline, context, &mut request).await {
-                Ok(response) => response,
-                // Nothing listening at the IMDS address: no managed identity here, and a chain
-                // should move on (as the Python and JavaScript libraries treat it).
-                Err(e)
-                    if matches!(self.source, Source::Imds { .. })
-                        && matches!(e.kind(), ErrorKind::Io | ErrorKind::Connection) =>
-                {
-                    return Err(crate::errors::unavailable(format!(
-                        "{NAME} authentication unavailable. No response from the IMDS endpoint; this does not look like an Azure host with a managed identity: {}",
-                        crate::errors::chain_text(&e)
-                    )));
-                }
-                Err(e) => return Err(e),
-            };
-            let status = u16::from(response.status());
-            if (200..300).contains(&status) {
-                return parse_token_response(response.body().as_ref(), self.os.now());
+        let (response, retries) = match &self.source {
+            Source::Imds(_) => {
+                let attempt = || self.exchange(context, resource, None);
+                retry::run(&self.retry, &self.os, attempt).await?
             }
-            if is_docker_unreachable(&response) {
-                return Err(crate::errors::unavailable(format!(
-                    "the {} managed identity endpoint is unreachable from this network (403: {}). No managed identity is available here.",
-                    self.source.name(),
-                    String::from_utf8_lossy(response.body().as_ref()).trim()
-                )));
-            }
-            if let Source::Arc { key_directory, .. } = &self.source
-                && authorization.is_none()
-            {
-                authorization = Some(sources::answer_arc_challenge(
-                    &response,
-                    key_directory,
-                    &self.os,
-                )?);
-                continue;
-            }
-            match self.retry_delay(&response, status, retries + 1, started) {
-                Some(delay) => {
-                    retries += 1;
-                    tracing::debug!(
-                        credential = NAME,
-                        status,
-                        retry = retries,
-                        delay_ms = delay.whole_milliseconds() as i64,
-                        "retrying IMDS"
-                    );
-                    self.os.sleep.sleep(delay).await;
-                }
-                None => return Err(failure(&self.source, response, status, retries)),
-            }
+            Source::Arc(arc) => (self.answer_arc(context, resource, arc).await?, 0),
+            _ => (self.exchange(context, resource, None).await?, 0),
+        };
+        let status = u16::from(response.status());
+        if (200..300).contains(&status) {
+            return parse_token_response(response.body().as_ref(), self.os.now());
         }
+        Err(failure(&self.source, response, status, retries))
     }
 
-    /// How long to wait before retry number `retry`, or `None` when the response is final.
-    fn retry_delay(
+    /// Azure Arc: the first request is answered with a challenge; the second carries its
+    /// answer.
+    async fn answer_arc(
         &self,
-        response: &RawResponse,
-        status: u16,
-        retry: u32,
-        started: time::OffsetDateTime,
-    ) -> Option<time::Duration> {
-        if !matches!(self.source, Source::Imds { .. }) {
-            return None;
+        context: &Context<'_>,
+        resource: &str,
+        arc: &arc::Arc,
+    ) -> azure_core::Result<RawResponse> {
+        let challenge = self.exchange(context, resource, None).await?;
+        if challenge.status().is_success() {
+            return Ok(challenge);
         }
-        let retry_after = response
-            .headers()
-            .get_optional_str(&azure_core::http::headers::HeaderName::from_static(
-                "retry-after",
-            ))
-            .and_then(|v| v.trim().parse::<i64>().ok())
-            .map(time::Duration::seconds);
-        self.retry
-            .delay(status, retry, retry_after, self.os.now() - started)
+        let authorization = arc::answer_challenge(&challenge, &arc.key_directory, &self.os)?;
+        self.exchange(context, resource, Some(&authorization)).await
+    }
+
+    /// One request and its response. Nothing listening at IMDS, or Docker Desktop's
+    /// "unreachable" answer, means there is no managed identity here: unavailable, so a chain
+    /// moves on (as the Python and JavaScript libraries treat it).
+    async fn exchange(
+        &self,
+        context: &Context<'_>,
+        resource: &str,
+        authorization: Option<&str>,
+    ) -> azure_core::Result<RawResponse> {
+        let mut request = self
+            .source
+            .request(resource, self.id.as_ref(), authorization);
+        let response = match send(&self.pipeline, context, &mut request).await {
+            Ok(response) => response,
+            Err(e)
+                if matches!(self.source, Source::Imds(_))
+                    && matches!(e.kind(), ErrorKind::Io | ErrorKind::Connection) =>
+            {
+                return Err(crate::errors::unavailable(format!(
+                    "{NAME} authentication unavailable. No response from the IMDS endpoint; this does not look like an Azure host with a managed identity: {}",
+                    crate::errors::chain_text(&e)
+                )));
+            }
+            Err(e) => return Err(e),
+        };
+        if is_docker_unreachable(&response) {
+            return Err(crate::errors::unavailable(format!(
+                "the {} managed identity endpoint is unreachable from this network (403: {}). No managed identity is available here.",
+                self.source.name(),
+                String::from_utf8_lossy(response.body().as_ref()).trim()
+            )));
+        }
+        Ok(response)
     }
 }
 
@@ -287,7 +278,7 @@ fn failure(source: &Source, response: RawResponse, status: u16, retries: u32) ->
     } else {
         String::new()
     };
-    let message = if status == 400 && matches!(source, Source::Imds { .. }) {
+    let message = if status == 400 && matches!(source, Source::Imds(_)) {
         format!("The requested identity has not been assigned to this resource. {body}")
     } else {
         format!(

@@ -1,4 +1,10 @@
-//! IMDS retry policy.
+//! IMDS retry policy, and the loop that applies it around a request.
+
+use std::future::Future;
+
+use azure_core::http::RawResponse;
+
+use crate::os::Os;
 
 /// How the IMDS source retries, following Azure's guidance for IMDS: 404 (the endpoint is
 /// updating), 429 (throttled, honouring `Retry-After`) and 5xx with exponential back-off, and 410
@@ -59,4 +65,45 @@ impl ImdsRetryOptions {
         };
         allowed.then_some(delay)
     }
+}
+
+/// Runs `attempt` until it succeeds or `options` give up on its status; returns the last
+/// response and how many retries it took. Transport errors end the loop at once.
+pub(super) async fn run<F, Fut>(
+    options: &ImdsRetryOptions,
+    os: &Os,
+    mut attempt: F,
+) -> azure_core::Result<(RawResponse, u32)>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = azure_core::Result<RawResponse>>,
+{
+    let started = os.now();
+    let mut retries = 0u32;
+    loop {
+        let response = attempt().await?;
+        let status = u16::from(response.status());
+        if (200..300).contains(&status) {
+            return Ok((response, retries));
+        }
+        let elapsed = os.now() - started;
+        let Some(delay) = options.delay(status, retries + 1, retry_after(&response), elapsed)
+        else {
+            return Ok((response, retries));
+        };
+        retries += 1;
+        let delay_ms = delay.whole_milliseconds() as i64;
+        tracing::debug!(status, retry = retries, delay_ms, "retrying IMDS");
+        os.sleep.sleep(delay).await;
+    }
+}
+
+/// A `Retry-After` header in seconds.
+fn retry_after(response: &RawResponse) -> Option<time::Duration> {
+    let name = azure_core::http::headers::HeaderName::from_static("retry-after");
+    response
+        .headers()
+        .get_optional_str(&name)
+        .and_then(|v| v.trim().parse::<i64>().ok())
+        .map(time::Duration::seconds)
 }
