@@ -286,41 +286,52 @@ impl TokenCache {
         );
         match fetch().await {
             Ok(fetched) => {
-                let now = clock.now();
-                let cached = Cached {
-                    refresh_at: refresh_at(&fetched, now).unix_timestamp_nanos(),
-                    expires_at: fetched.token.expires_on.unix_timestamp_nanos(),
-                    token: fetched.token.clone(),
-                    retry_at: None,
-                };
-                self.with_entry(&key, hash, |e| e.cached = Some(cached));
+                self.store(&key, hash, &fetched, clock.now());
                 Ok(fetched.token)
             }
-            Err(error) => {
-                let now = clock.now();
-                let stale = self.with_entry(&key, hash, |e| {
-                    let cached = e.cached.as_mut()?;
-                    let remaining = cached.token.expires_on - now;
-                    if remaining <= Duration::ZERO {
-                        return None;
-                    }
-                    let retry_at = now + RETRY_AFTER_FAILURE.min(remaining / 2);
-                    cached.retry_at = Some(retry_at.unix_timestamp_nanos());
-                    Some(cached.token.clone())
-                });
-                match stale.flatten() {
-                    Some(token) => {
-                        tracing::warn!(
-                            credential = name,
-                            error = %error,
-                            "token refresh failed; serving the cached token, which is still valid"
-                        );
-                        Ok(token)
-                    }
-                    None => Err(error),
+            Err(error) => match self.stale_after_failure(&key, hash, clock.now()) {
+                Some(token) => {
+                    tracing::warn!(
+                        credential = name,
+                        error = %error,
+                        "token refresh failed; serving the cached token, which is still valid"
+                    );
+                    Ok(token)
                 }
-            }
+                None => Err(error),
+            },
         }
+    }
+
+    /// Caches a fetched token with its refresh time.
+    fn store(&self, key: &CacheKey<'_>, hash: u64, fetched: &FetchedToken, now: OffsetDateTime) {
+        let cached = Cached {
+            refresh_at: refresh_at(fetched, now).unix_timestamp_nanos(),
+            expires_at: fetched.token.expires_on.unix_timestamp_nanos(),
+            token: fetched.token.clone(),
+            retry_at: None,
+        };
+        self.with_entry(key, hash, |e| e.cached = Some(cached));
+    }
+
+    /// After a failed refresh: the cached token if it is still valid, and when to try again.
+    fn stale_after_failure(
+        &self,
+        key: &CacheKey<'_>,
+        hash: u64,
+        now: OffsetDateTime,
+    ) -> Option<AccessToken> {
+        self.with_entry(key, hash, |e| {
+            let cached = e.cached.as_mut()?;
+            let remaining = cached.token.expires_on - now;
+            if remaining <= Duration::ZERO {
+                return None;
+            }
+            let retry_at = now + RETRY_AFTER_FAILURE.min(remaining / 2);
+            cached.retry_at = Some(retry_at.unix_timestamp_nanos());
+            Some(cached.token.clone())
+        })
+        .flatten()
     }
 }
 

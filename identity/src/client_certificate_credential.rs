@@ -33,6 +33,8 @@
 //! ```
 
 use std::collections::HashMap;
+
+use rustls_pki_types::pem::{PemObject, SectionKind};
 use std::sync::{Arc, Mutex};
 
 use aws_lc_rs::rand::SystemRandom;
@@ -99,27 +101,12 @@ fn parse_error(message: &str) -> Error {
     credential_error(message.to_string())
 }
 
-fn pem_blocks(text: &str) -> Vec<(String, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut rest = text;
-    while let Some(start) = rest.find("-----BEGIN ") {
-        let after = &rest[start + 11..];
-        let Some(label_end) = after.find("-----") else {
-            break;
-        };
-        let label = after[..label_end].to_string();
-        let body_start = &after[label_end + 5..];
-        let end_marker = format!("-----END {label}-----");
-        let Some(end) = body_start.find(&end_marker) else {
-            break;
-        };
-        let body: String = body_start[..end].split_whitespace().collect();
-        if let Ok(der) = STANDARD.decode(body) {
-            out.push((label, der));
-        }
-        rest = &body_start[end + end_marker.len()..];
-    }
-    out
+/// The sections of a PEM text (rustls-pki-types' parser; sections of unknown kinds are
+/// skipped).
+fn pem_sections(text: &str) -> azure_core::Result<Vec<(SectionKind, Vec<u8>)>> {
+    <(SectionKind, Vec<u8>)>::pem_slice_iter(text.as_bytes())
+        .collect::<Result<_, _>>()
+        .map_err(|e| parse_error(&format!("the PEM input is malformed: {e}")))
 }
 
 fn rsa_key(der: &[u8], pkcs1: bool) -> azure_core::Result<RsaKeyPair> {
@@ -179,19 +166,21 @@ fn with_leaf_first(key: RsaKeyPair, certs: Vec<Vec<u8>>) -> azure_core::Result<P
 
 /// Parses PEM (certificate plus unencrypted key).
 pub(crate) fn parse_pem(text: &str) -> azure_core::Result<ParsedCertificate> {
-    let blocks = pem_blocks(text);
-    let certs: Vec<Vec<u8>> = blocks
+    if text.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----") {
+        return Err(parse_error(
+            "encrypted PEM private keys are not supported; decrypt the key or use PKCS#12 with a password",
+        ));
+    }
+    let sections = pem_sections(text)?;
+    let certs: Vec<Vec<u8>> = sections
         .iter()
-        .filter(|(label, _)| label == "CERTIFICATE")
+        .filter(|(kind, _)| *kind == SectionKind::Certificate)
         .map(|(_, der)| der.clone())
         .collect();
-    let key = blocks.iter().find_map(|(label, der)| match label.as_str() {
-        "PRIVATE KEY" => Some(rsa_key(der, false)),
-        "RSA PRIVATE KEY" => Some(rsa_key(der, true)),
-        "ENCRYPTED PRIVATE KEY" => Some(Err(parse_error(
-            "encrypted PEM private keys are not supported; decrypt the key or use PKCS#12 with a password",
-        ))),
-        "EC PRIVATE KEY" => Some(Err(parse_error("only RSA private keys are supported"))),
+    let key = sections.iter().find_map(|(kind, der)| match kind {
+        SectionKind::PrivateKey => Some(rsa_key(der, false)),
+        SectionKind::RsaPrivateKey => Some(rsa_key(der, true)),
+        SectionKind::EcPrivateKey => Some(Err(parse_error("only RSA private keys are supported"))),
         _ => None,
     });
     let key = key.unwrap_or_else(|| Err(parse_error("the PEM input contains no private key")))?;

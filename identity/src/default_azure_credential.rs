@@ -220,71 +220,80 @@ fn source(
     options: &DefaultAzureCredentialOptions,
     only_managed_identity: bool,
 ) -> (String, Arc<dyn TokenCredential>) {
-    let os = options.os.clone();
+    match name {
+        "environmentcredential" => constructed("EnvironmentCredential", environment(options)),
+        "workloadidentitycredential" => {
+            constructed("WorkloadIdentityCredential", workload_identity(options))
+        }
+        "managedidentitycredential" => constructed(
+            "ManagedIdentityCredential",
+            managed_identity(options, only_managed_identity),
+        ),
+        "azureclicredential" => constructed("AzureCliCredential", azure_cli(options)),
+        _ => constructed("AzureDeveloperCliCredential", azure_developer_cli(options)),
+    }
+}
+
+type Built = azure_core::Result<Arc<dyn TokenCredential>>;
+
+fn environment(options: &DefaultAzureCredentialOptions) -> Built {
+    let credential = EnvironmentCredential::new(Some(EnvironmentCredentialOptions {
+        client_options: options.client_options.clone(),
+        os: options.os.clone(),
+    }))?;
+    Ok(credential)
+}
+
+fn workload_identity(options: &DefaultAzureCredentialOptions) -> Built {
+    let credential = WorkloadIdentityCredential::new(Some(WorkloadIdentityCredentialOptions {
+        credential_options: ClientAssertionCredentialOptions {
+            client_options: options.client_options.clone(),
+            os: options.os.clone(),
+            ..Default::default()
+        },
+        ..Default::default()
+    }))?;
+    Ok(credential)
+}
+
+/// Managed identity in a chain probes IMDS once first (unless it is the only source).
+fn managed_identity(options: &DefaultAzureCredentialOptions, only_managed_identity: bool) -> Built {
     let client_id = options
         .managed_identity_client_id
         .clone()
-        .or_else(|| os.var("AZURE_CLIENT_ID"));
-    match name {
-        "environmentcredential" => constructed(
-            "EnvironmentCredential",
-            EnvironmentCredential::new(Some(EnvironmentCredentialOptions {
-                client_options: options.client_options.clone(),
-                os,
-            }))
-            .map(|c| c as Arc<dyn TokenCredential>),
-        ),
-        "workloadidentitycredential" => constructed(
-            "WorkloadIdentityCredential",
-            WorkloadIdentityCredential::new(Some(WorkloadIdentityCredentialOptions {
-                credential_options: ClientAssertionCredentialOptions {
-                    client_options: options.client_options.clone(),
-                    os,
-                    ..Default::default()
-                },
-                ..Default::default()
-            }))
-            .map(|c| c as Arc<dyn TokenCredential>),
-        ),
-        "managedidentitycredential" => constructed(
-            "ManagedIdentityCredential",
-            ManagedIdentityCredential::new(Some(ManagedIdentityCredentialOptions {
-                user_assigned_id: client_id.map(UserAssignedId::ClientId),
-                client_options: options.client_options.clone(),
-                os,
-                ..Default::default()
-            }))
-            .map(|inner| {
-                Arc::new(ChainManagedIdentity {
-                    inner,
-                    probe_timeout: (!only_managed_identity).then(|| {
-                        options
-                            .imds_probe_timeout
-                            .unwrap_or(time::Duration::seconds(1))
-                    }),
-                    probed: tokio::sync::OnceCell::new(),
-                }) as Arc<dyn TokenCredential>
-            }),
-        ),
-        "azureclicredential" => constructed(
-            "AzureCliCredential",
-            AzureCliCredential::new(Some(AzureCliCredentialOptions {
-                executor: options.executor.clone(),
-                os,
-                ..Default::default()
-            }))
-            .map(|c| c as Arc<dyn TokenCredential>),
-        ),
-        _ => constructed(
-            "AzureDeveloperCliCredential",
-            AzureDeveloperCliCredential::new(Some(AzureDeveloperCliCredentialOptions {
-                executor: options.executor.clone(),
-                os,
-                ..Default::default()
-            }))
-            .map(|c| c as Arc<dyn TokenCredential>),
-        ),
-    }
+        .or_else(|| options.os.var("AZURE_CLIENT_ID"));
+    let inner = ManagedIdentityCredential::new(Some(ManagedIdentityCredentialOptions {
+        user_assigned_id: client_id.map(UserAssignedId::ClientId),
+        client_options: options.client_options.clone(),
+        os: options.os.clone(),
+        ..Default::default()
+    }))?;
+    let probe_timeout = options
+        .imds_probe_timeout
+        .unwrap_or(time::Duration::seconds(1));
+    Ok(Arc::new(ChainManagedIdentity {
+        inner,
+        probe_timeout: (!only_managed_identity).then_some(probe_timeout),
+        probed: tokio::sync::OnceCell::new(),
+    }))
+}
+
+fn azure_cli(options: &DefaultAzureCredentialOptions) -> Built {
+    let credential = AzureCliCredential::new(Some(AzureCliCredentialOptions {
+        executor: options.executor.clone(),
+        os: options.os.clone(),
+        ..Default::default()
+    }))?;
+    Ok(credential)
+}
+
+fn azure_developer_cli(options: &DefaultAzureCredentialOptions) -> Built {
+    let credential = AzureDeveloperCliCredential::new(Some(AzureDeveloperCliCredentialOptions {
+        executor: options.executor.clone(),
+        os: options.os.clone(),
+        ..Default::default()
+    }))?;
+    Ok(credential)
 }
 
 #[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]

@@ -88,6 +88,17 @@ struct ErrorResponse {
     error_codes: Vec<i64>,
 }
 
+impl ErrorResponse {
+    /// The AADSTS codes (`"7000215"`), else the OAuth `error`.
+    fn code(&self) -> Option<String> {
+        if self.error_codes.is_empty() {
+            return self.error.clone();
+        }
+        let codes: Vec<String> = self.error_codes.iter().map(i64::to_string).collect();
+        Some(codes.join(","))
+    }
+}
+
 /// Parses a successful token response received at `now`.
 pub(crate) fn parse_token_response(
     body: &[u8],
@@ -100,6 +111,8 @@ pub(crate) fn parse_token_response(
             "the token endpoint's response is not the expected JSON",
         )
     })?;
+    let expires_on = expires_on(&response, now)?;
+    let refresh_at = refresh_at(&response, now)?;
     let token = response
         .access_token
         .filter(|t| !t.is_empty())
@@ -109,45 +122,53 @@ pub(crate) fn parse_token_response(
                 "the token endpoint's response has no access_token",
             )
         })?;
-    let out_of_range = |field: &str| {
-        Error::with_message(
-            ErrorKind::DataConversion,
-            format!("the token endpoint's {field} is out of range"),
-        )
-    };
-    let expires_on = match (
-        response.expires_in.as_ref().and_then(Seconds::value),
-        response.expires_on.as_ref().and_then(Seconds::value),
-    ) {
-        (Some(secs), _) => now
-            .checked_add(Duration::seconds(secs))
-            .ok_or_else(|| out_of_range("expires_in"))?,
-        (None, Some(epoch)) => OffsetDateTime::from_unix_timestamp(epoch).map_err(|e| {
-            Error::with_error(ErrorKind::DataConversion, e, "expires_on is out of range")
-        })?,
-        (None, None) => {
-            return Err(Error::with_message(
-                ErrorKind::DataConversion,
-                "the token endpoint's response has neither expires_in nor expires_on",
-            ));
-        }
-    };
-    let refresh_at = match response
-        .refresh_in
-        .as_ref()
-        .and_then(Seconds::value)
-        .filter(|s| *s > 0)
-    {
-        Some(secs) => Some(
-            now.checked_add(Duration::seconds(secs))
-                .ok_or_else(|| out_of_range("refresh_in"))?,
-        ),
-        None => None,
-    };
     Ok(FetchedToken {
         token: AccessToken::new(token, expires_on),
         refresh_at,
     })
+}
+
+fn out_of_range(field: &str) -> Error {
+    Error::with_message(
+        ErrorKind::DataConversion,
+        format!("the token endpoint's {field} is out of range"),
+    )
+}
+
+/// `expires_in` from `now`, else the absolute `expires_on`.
+fn expires_on(response: &TokenResponse, now: OffsetDateTime) -> azure_core::Result<OffsetDateTime> {
+    let expires_in = response.expires_in.as_ref().and_then(Seconds::value);
+    let expires_on = response.expires_on.as_ref().and_then(Seconds::value);
+    match (expires_in, expires_on) {
+        (Some(secs), _) => now
+            .checked_add(Duration::seconds(secs))
+            .ok_or_else(|| out_of_range("expires_in")),
+        (None, Some(epoch)) => OffsetDateTime::from_unix_timestamp(epoch).map_err(|e| {
+            Error::with_error(ErrorKind::DataConversion, e, "expires_on is out of range")
+        }),
+        (None, None) => Err(Error::with_message(
+            ErrorKind::DataConversion,
+            "the token endpoint's response has neither expires_in nor expires_on",
+        )),
+    }
+}
+
+/// Entra's `refresh_in` hint as a time, when it sent a positive one.
+fn refresh_at(
+    response: &TokenResponse,
+    now: OffsetDateTime,
+) -> azure_core::Result<Option<OffsetDateTime>> {
+    let Some(secs) = response
+        .refresh_in
+        .as_ref()
+        .and_then(Seconds::value)
+        .filter(|s| *s > 0)
+    else {
+        return Ok(None);
+    };
+    now.checked_add(Duration::seconds(secs))
+        .map(Some)
+        .ok_or_else(|| out_of_range("refresh_in"))
 }
 
 /// Turns a non-success response into `ErrorKind::HttpResponse` carrying the AADSTS codes and
@@ -156,20 +177,16 @@ pub(crate) fn error_from_response(response: RawResponse) -> Error {
     let status = response.status();
     let parsed: ErrorResponse =
         serde_json::from_slice(response.body().as_ref()).unwrap_or_default();
-    let error_code = if parsed.error_codes.is_empty() {
-        parsed.error.clone()
-    } else {
-        Some(
-            parsed
-                .error_codes
-                .iter()
-                .map(i64::to_string)
-                .collect::<Vec<_>>()
-                .join(","),
-        )
-    };
-    let message = match (&parsed.error_description, &parsed.error) {
-        (Some(d), _) => d.clone(),
+    let error_code = parsed.code();
+    // An empty or blank description says nothing: fall back to the status and `error` code.
+    let description = parsed.error_description.as_deref().map(str::trim);
+    let code = parsed
+        .error
+        .as_deref()
+        .map(str::trim)
+        .filter(|e| !e.is_empty());
+    let message = match (description.filter(|d| !d.is_empty()), code) {
+        (Some(d), _) => d.to_string(),
         (None, Some(e)) => format!("{status} response from the token endpoint: {e}"),
         (None, None) => format!(
             "{status} response from the token endpoint with a body that is not an Entra error"
@@ -314,6 +331,24 @@ mod tests {
             env: Arc::new(vars.iter().map(|(k, v)| (*k, *v)).collect::<MapEnv>()),
             ..Os::default()
         }
+    }
+
+    /// The case the property test once found: a blank description must not give a blank error.
+    #[test]
+    fn a_blank_description_falls_back_to_the_status_and_error_code() {
+        use azure_core::http::StatusCode;
+        use azure_core::http::headers::Headers;
+        let body = br#"{"error":"\u00a1","error_description":""}"#.to_vec();
+        let response = RawResponse::from_bytes(StatusCode::from(100), Headers::new(), body);
+        let text = error_from_response(response).to_string();
+        assert!(text.contains("100") && text.contains('\u{a1}'), "{text}");
+        let body = br#"{"error":" ","error_description":"  "}"#.to_vec();
+        let response = RawResponse::from_bytes(StatusCode::from(400), Headers::new(), body);
+        let text = error_from_response(response).to_string();
+        assert!(
+            text.contains("400") && text.contains("not an Entra error"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -65,23 +65,10 @@ impl EnvironmentCredential {
         let (Some(tenant), Some(client), true) =
             (&tenant, &client, secret.is_some() || certificate.is_some())
         else {
-            let missing: Vec<&str> = [
-                ("AZURE_TENANT_ID", tenant.is_some()),
-                ("AZURE_CLIENT_ID", client.is_some()),
-                (
-                    "AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH",
-                    secret.is_some() || certificate.is_some(),
-                ),
-            ]
-            .iter()
-            .filter(|(_, set)| !set)
-            .map(|(name, _)| *name)
-            .collect();
+            let has_credential = secret.is_some() || certificate.is_some();
+            let missing = not_configured(tenant.is_some(), client.is_some(), has_credential);
             return Ok(Arc::new(Self {
-                inner: Err(format!(
-                    "EnvironmentCredential is not configured: set {}",
-                    missing.join(", ")
-                )),
+                inner: Err(missing),
             }));
         };
         let inner: Arc<dyn TokenCredential> = match (secret, certificate) {
@@ -100,6 +87,26 @@ impl EnvironmentCredential {
         };
         Ok(Arc::new(Self { inner: Ok(inner) }))
     }
+}
+
+/// "not configured: set …" naming every missing variable.
+fn not_configured(tenant: bool, client: bool, credential: bool) -> String {
+    let missing: Vec<&str> = [
+        ("AZURE_TENANT_ID", tenant),
+        ("AZURE_CLIENT_ID", client),
+        (
+            "AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH",
+            credential,
+        ),
+    ]
+    .iter()
+    .filter(|(_, set)| !set)
+    .map(|(name, _)| *name)
+    .collect();
+    format!(
+        "EnvironmentCredential is not configured: set {}",
+        missing.join(", ")
+    )
 }
 
 fn unreachable_configuration() -> azure_core::Result<Arc<dyn TokenCredential>> {

@@ -86,7 +86,8 @@ proptest! {
     ) {
         let response = RawResponse::from_bytes(StatusCode::from(status), Headers::new(), body);
         let error = error_from_response(response);
-        prop_assert!(!error.to_string().is_empty());
+        // Never blank: at least the status or the error code says what failed.
+        prop_assert!(!error.to_string().trim().is_empty(), "{error}");
     }
 
     #[test]
