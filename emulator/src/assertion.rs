@@ -182,6 +182,40 @@ fn issuer_keys(ctx: &AssertionContext<'_>, iss: &str) -> Vec<RsaPublicKey> {
     }
 }
 
+/// Among the credentials that trust the issuer, one must name the assertion's subject and
+/// one of its audiences.
+fn match_subject_and_audience(
+    jwt: &ParsedJwt,
+    candidates: Vec<&crate::config::FederatedCredential>,
+) -> Result<(), EntraError> {
+    let sub = jwt.claim_str("sub").unwrap_or_default();
+    let candidates: Vec<_> = candidates
+        .into_iter()
+        .filter(|f| f.subject == sub)
+        .collect();
+    if candidates.is_empty() {
+        return Err(Aadsts::FederatedSubject {
+            subject: sub.to_string(),
+        }
+        .into());
+    }
+    let audiences: Vec<&str> = match jwt.claims.get("aud") {
+        Some(serde_json::Value::String(a)) => vec![a.as_str()],
+        Some(serde_json::Value::Array(a)) => a.iter().filter_map(|v| v.as_str()).collect(),
+        _ => vec![],
+    };
+    if !candidates
+        .iter()
+        .any(|f| audiences.contains(&f.audience.as_str()))
+    {
+        return Err(Aadsts::FederatedAudience {
+            audience: audiences.join(","),
+        }
+        .into());
+    }
+    Ok(())
+}
+
 fn validate_federated_assertion(
     ctx: &AssertionContext<'_>,
     jwt: &ParsedJwt,
@@ -219,30 +253,6 @@ fn validate_federated_assertion(
         .into());
     }
     check_time_window(ctx, jwt)?;
-    let sub = jwt.claim_str("sub").unwrap_or_default();
-    let candidates: Vec<_> = candidates
-        .into_iter()
-        .filter(|f| f.subject == sub)
-        .collect();
-    if candidates.is_empty() {
-        return Err(Aadsts::FederatedSubject {
-            subject: sub.to_string(),
-        }
-        .into());
-    }
-    let audiences: Vec<&str> = match jwt.claims.get("aud") {
-        Some(serde_json::Value::String(a)) => vec![a.as_str()],
-        Some(serde_json::Value::Array(a)) => a.iter().filter_map(|v| v.as_str()).collect(),
-        _ => vec![],
-    };
-    if !candidates
-        .iter()
-        .any(|f| audiences.contains(&f.audience.as_str()))
-    {
-        return Err(Aadsts::FederatedAudience {
-            audience: audiences.join(","),
-        }
-        .into());
-    }
+    match_subject_and_audience(jwt, candidates)?;
     Ok(())
 }

@@ -149,28 +149,12 @@ impl EmulatorBuilder {
         let (http, http_addr) = bind(self.bind, self.http_port).await?;
         let _ = shared.https_origin.set(format!("https://{https_addr}"));
         let (shutdown, signal) = watch::channel(false);
-        let app = |scheme| {
-            let origin = Origin {
-                scheme,
-                service_fabric: false,
-            };
-            routes::app(shared.clone(), origin)
+        let listeners = Listeners {
+            https: (https, tls),
+            http,
+            service_fabric: (service_fabric, sf_tls),
         };
-        let mut tasks = vec![
-            tokio::spawn(serve(
-                https,
-                Some(TlsAcceptor::from(tls)),
-                app("https"),
-                signal.clone(),
-            )),
-            tokio::spawn(serve(http, None, app("http"), signal.clone())),
-            tokio::spawn(serve(
-                service_fabric,
-                Some(TlsAcceptor::from(sf_tls)),
-                routes::service_fabric_app(shared.clone()),
-                signal.clone(),
-            )),
-        ];
+        let mut tasks = listeners.serve(&shared, &signal);
         let mut emulator = Emulator {
             shared,
             https_addr,
@@ -197,6 +181,43 @@ impl EmulatorBuilder {
         )));
         emulator.tasks = tasks;
         Ok(emulator)
+    }
+}
+
+/// The three listeners, bound, with their TLS configurations.
+struct Listeners {
+    https: (TcpListener, Arc<rustls::ServerConfig>),
+    http: TcpListener,
+    service_fabric: (TcpListener, Arc<rustls::ServerConfig>),
+}
+
+impl Listeners {
+    /// Serves each listener on its own task until `signal` says stop.
+    fn serve(self, shared: &Arc<Shared>, signal: &watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
+        let app = |scheme| {
+            let origin = Origin {
+                scheme,
+                service_fabric: false,
+            };
+            routes::app(shared.clone(), origin)
+        };
+        let (https, tls) = self.https;
+        let (service_fabric, sf_tls) = self.service_fabric;
+        vec![
+            tokio::spawn(serve(
+                https,
+                Some(TlsAcceptor::from(tls)),
+                app("https"),
+                signal.clone(),
+            )),
+            tokio::spawn(serve(self.http, None, app("http"), signal.clone())),
+            tokio::spawn(serve(
+                service_fabric,
+                Some(TlsAcceptor::from(sf_tls)),
+                routes::service_fabric_app(shared.clone()),
+                signal.clone(),
+            )),
+        ]
     }
 }
 

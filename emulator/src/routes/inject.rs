@@ -90,31 +90,9 @@ pub(crate) async fn apply(
             headers,
             retry_after,
         } => status_response(shared, endpoint, status, body, &headers, retry_after),
-        FaultAction::Gone => status_response(
-            shared,
-            endpoint,
-            410,
-            None,
-            &BTreeMap::new(),
-            None,
-        ),
-        FaultAction::Unreachable => (
-            StatusCode::FORBIDDEN,
-            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-            DOCKER_UNREACHABLE,
-        )
-            .into_response(),
-        FaultAction::Redirect { location } => {
-            let location = location.unwrap_or_else(|| {
-                format!("{origin}/_signin?realm=dev.azure.com&reply_to=https%3A%2F%2Fdev.azure.com%2F")
-            });
-            let mut response = StatusCode::FOUND.into_response();
-            if let Ok(v) = HeaderValue::from_str(&location) {
-                response.headers_mut().insert(header::LOCATION, v);
-            }
-            crate::wire::add_diagnostic_headers(response.headers_mut());
-            response
-        }
+        FaultAction::Gone => status_response(shared, endpoint, 410, None, &BTreeMap::new(), None),
+        FaultAction::Unreachable => text(StatusCode::FORBIDDEN, "text/plain", DOCKER_UNREACHABLE),
+        FaultAction::Redirect { location } => redirect(origin, location),
         FaultAction::Latency { ms } => {
             tokio::time::sleep(Duration::from_millis(ms)).await;
             next.run(request).await
@@ -125,18 +103,35 @@ pub(crate) async fn apply(
         }
         FaultAction::Reset => drop_connection(),
         FaultAction::Truncate { keep_bytes } => truncate(next.run(request).await, keep_bytes).await,
-        FaultAction::NotJson => (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-            "<!DOCTYPE html><html><head><title>Sign in to your network</title></head><body><p>This network requires you to sign in before you can use it.</p></body></html>",
-        )
-            .into_response(),
+        FaultAction::NotJson => text(StatusCode::OK, "text/html", CAPTIVE_PORTAL),
         FaultAction::MissingFields { fields } => {
             strip_fields(next.run(request).await, &fields).await
         }
         FaultAction::Oversized { bytes } => oversized(bytes.unwrap_or(DEFAULT_OVERSIZED_BYTES)),
         FaultAction::ClockSkew { secs } => REQUEST_SKEW_SECS.scope(secs, next.run(request)).await,
     }
+}
+
+/// What a captive portal answers instead of JSON.
+const CAPTIVE_PORTAL: &str = "<!DOCTYPE html><html><head><title>Sign in to your network</title></head><body><p>This network requires you to sign in before you can use it.</p></body></html>";
+
+/// `status` with a UTF-8 body of `media_type`.
+fn text(status: StatusCode, media_type: &str, body: &'static str) -> Response {
+    let content_type = format!("{media_type}; charset=utf-8");
+    (status, [(header::CONTENT_TYPE, content_type)], body).into_response()
+}
+
+/// Azure DevOps' redirect to its sign-in page (kept on the emulator's origin by default).
+fn redirect(origin: &str, location: Option<String>) -> Response {
+    let location = location.unwrap_or_else(|| {
+        format!("{origin}/_signin?realm=dev.azure.com&reply_to=https%3A%2F%2Fdev.azure.com%2F")
+    });
+    let mut response = StatusCode::FOUND.into_response();
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, v);
+    }
+    crate::wire::add_diagnostic_headers(response.headers_mut());
+    response
 }
 
 fn drop_connection() -> Response {

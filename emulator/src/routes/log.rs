@@ -16,33 +16,7 @@ pub(super) fn entry(
     body: &[u8],
     status: StatusCode,
 ) -> LoggedRequest {
-    let headers: BTreeMap<String, String> = parts
-        .headers
-        .iter()
-        .map(|(name, value)| {
-            let name = name.as_str().to_string();
-            let value = redact_header(&name, &String::from_utf8_lossy(value.as_bytes()));
-            (name, value)
-        })
-        .collect();
-    let is_form = parts
-        .headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.to_ascii_lowercase()
-                .starts_with("application/x-www-form-urlencoded")
-        });
-    let redact = |pairs: Vec<(String, String)>| {
-        pairs
-            .into_iter()
-            .map(|(k, v)| {
-                let v = redact_field(&k, &v);
-                (k, v)
-            })
-            .collect::<Vec<_>>()
-    };
-    let form = if is_form {
+    let form = if is_form(parts) {
         form::parse(body).map(redact).unwrap_or_default()
     } else {
         Vec::new()
@@ -64,9 +38,44 @@ pub(super) fn entry(
         method: parts.method.to_string(),
         path: parts.uri.path().to_string(),
         query,
-        headers,
+        headers: headers(parts),
         form,
         status: status.as_u16(),
         fault: None,
     }
+}
+
+/// The headers, lower-case, secrets redacted.
+fn headers(parts: &axum::http::request::Parts) -> BTreeMap<String, String> {
+    parts
+        .headers
+        .iter()
+        .map(|(name, value)| {
+            let name = name.as_str().to_string();
+            let value = redact_header(&name, &String::from_utf8_lossy(value.as_bytes()));
+            (name, value)
+        })
+        .collect()
+}
+
+fn is_form(parts: &axum::http::request::Parts) -> bool {
+    parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.to_ascii_lowercase()
+                .starts_with("application/x-www-form-urlencoded")
+        })
+}
+
+/// Form or query pairs with secret values redacted.
+fn redact(pairs: Vec<(String, String)>) -> Vec<(String, String)> {
+    pairs
+        .into_iter()
+        .map(|(k, v)| {
+            let v = redact_field(&k, &v);
+            (k, v)
+        })
+        .collect()
 }

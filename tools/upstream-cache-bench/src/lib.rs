@@ -1,1 +1,0 @@
-//! Empty: this package only hosts the upstream comparison benchmark.
