@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::adapter::{Adapter, RunRequest, RunResult};
 use crate::report::CaseResult;
-use crate::scenario::{Outcome, Scenario};
+use crate::scenario::{ExpectedRequest, Outcome, Scenario};
 use crate::target::Target;
 
 /// Environment variables whose values are secrets.
@@ -131,23 +131,38 @@ async fn prepare(
             .ok_or_else(|| format!("the emulator has no profile '{name}'"))?,
         None => base_env(target),
     };
-    let closed_port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
-        let port = listener.local_addr().map_err(|e| e.to_string())?.port();
-        format!("http://127.0.0.1:{port}")
-    };
-    let mut vars: BTreeMap<&str, String> = BTreeMap::new();
-    vars.insert("https_url", target.ready.https_url.clone());
-    vars.insert("http_url", target.ready.http_url.clone());
-    vars.insert("state_dir", target.ready.state_dir.display().to_string());
-    vars.insert("work_dir", work.display().to_string());
-    vars.insert("arc_key_dir", target.arc_key_dir.display().to_string());
-    vars.insert("ca_cert", target.ready.ca_cert_path.display().to_string());
-    vars.insert("closed_port", closed_port);
+    let vars = placeholders(target, work)?;
     let resolve = |text: &str| resolve(text, &vars, &profile, work);
+    set_up(target, scenario, work, &resolve).await?;
+    let env = scenario_env(scenario, profile.clone(), settings, &resolve);
+    let options: serde_json::Map<String, Value> = scenario
+        .options
+        .iter()
+        .map(|(k, v)| (k.clone(), resolve_json(v, &resolve)))
+        .collect();
+    let secrets = input_secrets(&env, &options);
+    let request = RunRequest {
+        scenario: scenario.name.clone(),
+        credential: scenario.credential.clone(),
+        options,
+        env,
+        scopes: scenario.scopes.clone(),
+        work_dir: work.to_path_buf(),
+        ca_cert_path: target.ready.ca_cert_path.clone(),
+        timeout_ms: settings.timeout_ms,
+    };
+    Ok(Prepared { request, secrets })
+}
 
+/// The scenario's control-plane calls, faults and files.
+async fn set_up(
+    target: &Target,
+    scenario: &Scenario,
+    work: &Path,
+    resolve: &dyn Fn(&str) -> String,
+) -> Result<(), String> {
     for call in &scenario.setup {
-        let body = call.body.as_ref().map(|b| resolve_json(b, &resolve));
+        let body = call.body.as_ref().map(|b| resolve_json(b, resolve));
         target
             .control(&call.method, &resolve(&call.path), body.as_ref())
             .await?;
@@ -155,12 +170,39 @@ async fn prepare(
     for fault in &scenario.faults {
         target.add_fault(fault).await?;
     }
-    let mut secrets = Vec::new();
     for (name, contents) in &scenario.files {
-        let contents = resolve(contents);
-        std::fs::write(work.join(name), &contents).map_err(|e| e.to_string())?;
+        std::fs::write(work.join(name), resolve(contents)).map_err(|e| e.to_string())?;
     }
-    let mut env = profile.clone();
+    Ok(())
+}
+
+/// The `{{name}}` placeholders a scenario may use, and their values for this run.
+fn placeholders(target: &Target, work: &Path) -> Result<BTreeMap<&'static str, String>, String> {
+    let closed_port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+        let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+        format!("http://127.0.0.1:{port}")
+    };
+    let ready = &target.ready;
+    Ok(BTreeMap::from([
+        ("https_url", ready.https_url.clone()),
+        ("http_url", ready.http_url.clone()),
+        ("state_dir", ready.state_dir.display().to_string()),
+        ("work_dir", work.display().to_string()),
+        ("arc_key_dir", target.arc_key_dir.display().to_string()),
+        ("ca_cert", ready.ca_cert_path.display().to_string()),
+        ("closed_port", closed_port),
+    ]))
+}
+
+/// The adapter's environment: the profile, less `unset`, plus `env`, with the fake CLIs first
+/// on `PATH` and this process's `HOME` and `TMPDIR`.
+fn scenario_env(
+    scenario: &Scenario,
+    mut env: BTreeMap<String, String>,
+    settings: &RunSettings,
+    resolve: &dyn Fn(&str) -> String,
+) -> BTreeMap<String, String> {
     for name in &scenario.unset {
         env.remove(name);
     }
@@ -185,12 +227,15 @@ async fn prepare(
     {
         env.entry(key.into()).or_insert(value);
     }
-    let options: serde_json::Map<String, Value> = scenario
-        .options
-        .iter()
-        .map(|(k, v)| (k.clone(), resolve_json(v, &resolve)))
-        .collect();
+    env
+}
 
+/// The secrets among a case's inputs, named, for the leak scan.
+fn input_secrets(
+    env: &BTreeMap<String, String>,
+    options: &serde_json::Map<String, Value>,
+) -> Vec<(String, String)> {
+    let mut secrets = Vec::new();
     for var in SECRET_VARS {
         if let Some(v) = env.get(*var) {
             secrets.push(((*var).to_string(), v.clone()));
@@ -212,17 +257,7 @@ async fn prepare(
             secrets.push((format!("contents of {key}"), contents.trim().to_string()));
         }
     }
-    let request = RunRequest {
-        scenario: scenario.name.clone(),
-        credential: scenario.credential.clone(),
-        options,
-        env,
-        scopes: scenario.scopes.clone(),
-        work_dir: work.to_path_buf(),
-        ca_cert_path: target.ready.ca_cert_path.clone(),
-        timeout_ms: settings.timeout_ms,
-    };
-    Ok(Prepared { request, secrets })
+    secrets
 }
 
 /// Trust for the emulator's CA and no proxy: what every scenario without a profile starts from.
@@ -299,9 +334,8 @@ pub fn compare(
     requests: &[LoggedRequest],
 ) -> Vec<String> {
     let mut differences = Vec::new();
-    let expect = &scenario.expect;
     let message = result.message.as_deref().unwrap_or_default();
-    match (expect.outcome, &result.token) {
+    match (scenario.expect.outcome, &result.token) {
         (Outcome::Token, None) => differences.push(format!(
             "expected a token, got {}: {}",
             result.error_kind.map_or_else(
@@ -311,95 +345,107 @@ pub fn compare(
             first_line(message)
         )),
         (Outcome::Error, Some(_)) => differences.push("expected an error, got a token".into()),
-        (Outcome::Token, Some(token)) => match claims(token) {
-            Some(claims) => {
-                for (name, want) in &expect.claims {
-                    let got = claims.get(name).cloned().unwrap_or(Value::Null);
-                    if &got != want {
-                        differences.push(format!("claim {name}: expected {want}, got {got}"));
-                    }
-                }
-            }
-            None if !expect.claims.is_empty() => {
-                differences.push("the token is not a JWT, so its claims cannot be checked".into());
-            }
-            None => {}
-        },
-        (Outcome::Error, None) => {
-            if let Some(want) = scenario.error_kind_for(adapter) {
-                match result.error_kind {
-                    Some(got) if got == want => {}
-                    Some(got) => differences.push(format!(
-                        "error kind: expected {want}, got {got} ({})",
-                        first_line(message)
-                    )),
-                    None => differences.push(format!(
-                        "error kind: expected {want}, got an adapter failure: {}",
-                        first_line(message)
-                    )),
-                }
-            }
-            for fragment in scenario.messages_for(adapter) {
-                if !message.contains(fragment.as_str()) {
-                    differences.push(format!(
-                        "message lacks '{fragment}': {}",
-                        first_line(message)
-                    ));
-                }
-            }
-        }
+        (Outcome::Token, Some(token)) => compare_claims(scenario, token, &mut differences),
+        (Outcome::Error, None) => compare_error(scenario, adapter, result, &mut differences),
     }
-    for want in &expect.requests {
-        let matching: Vec<&LoggedRequest> = requests
-            .iter()
-            .filter(|r| r.endpoint == Some(want.endpoint))
-            .filter(|r| want.faulted.is_none_or(|f| r.fault.is_some() == f))
-            .filter(|r| {
-                want.form
-                    .iter()
-                    .all(|(k, v)| r.form_field(k) == Some(v.as_str()))
-            })
-            .filter(|r| {
-                want.query
-                    .iter()
-                    .all(|(k, v)| r.query_param(k) == Some(v.as_str()))
-            })
-            .collect();
-        let n = matching.len();
-        let describe = || {
-            let mut d = format!("{} request(s)", want.endpoint.name());
-            for (k, v) in want.form.iter().chain(&want.query) {
-                d.push_str(&format!(" {k}={v}"));
-            }
-            if let Some(f) = want.faulted {
-                d.push_str(if f { " hit by a fault" } else { " not faulted" });
-            }
-            d
-        };
-        let seen: Vec<String> = requests
-            .iter()
-            .map(|r| format!("{} {} {}", r.method, r.path, r.status))
-            .collect();
-        match (want.count, want.min) {
-            (Some(count), _) if n != count => differences.push(format!(
-                "expected {count} {}, saw {n} (log: {})",
-                describe(),
-                seen.join(", ")
-            )),
-            (None, Some(min)) if n < min => differences.push(format!(
-                "expected at least {min} {}, saw {n} (log: {})",
-                describe(),
-                seen.join(", ")
-            )),
-            (None, None) if n == 0 => differences.push(format!(
-                "expected {}, saw none (log: {})",
-                describe(),
-                seen.join(", ")
-            )),
-            _ => {}
-        }
+    for want in &scenario.expect.requests {
+        differences.extend(compare_requests(want, requests));
     }
     differences
+}
+
+/// The token's claims against `expect.claims`.
+fn compare_claims(scenario: &Scenario, token: &str, differences: &mut Vec<String>) {
+    let expected = &scenario.expect.claims;
+    let Some(claims) = claims(token) else {
+        if !expected.is_empty() {
+            differences.push("the token is not a JWT, so its claims cannot be checked".into());
+        }
+        return;
+    };
+    for (name, want) in expected {
+        let got = claims.get(name).cloned().unwrap_or(Value::Null);
+        if &got != want {
+            differences.push(format!("claim {name}: expected {want}, got {got}"));
+        }
+    }
+}
+
+/// The error's kind and message against the scenario's (per adapter).
+fn compare_error(
+    scenario: &Scenario,
+    adapter: &str,
+    result: &RunResult,
+    differences: &mut Vec<String>,
+) {
+    let message = result.message.as_deref().unwrap_or_default();
+    if let Some(want) = scenario.error_kind_for(adapter) {
+        match result.error_kind {
+            Some(got) if got == want => {}
+            Some(got) => differences.push(format!(
+                "error kind: expected {want}, got {got} ({})",
+                first_line(message)
+            )),
+            None => differences.push(format!(
+                "error kind: expected {want}, got an adapter failure: {}",
+                first_line(message)
+            )),
+        }
+    }
+    for fragment in scenario.messages_for(adapter) {
+        if !message.contains(fragment.as_str()) {
+            differences.push(format!(
+                "message lacks '{fragment}': {}",
+                first_line(message)
+            ));
+        }
+    }
+}
+
+/// One expected kind of request against the emulator's log.
+fn compare_requests(want: &ExpectedRequest, requests: &[LoggedRequest]) -> Option<String> {
+    let n = requests.iter().filter(|r| want.matches(r)).count();
+    let seen: Vec<String> = requests
+        .iter()
+        .map(|r| format!("{} {} {}", r.method, r.path, r.status))
+        .collect();
+    let (seen, describe) = (seen.join(", "), want.describe());
+    match (want.count, want.min) {
+        (Some(count), _) if n != count => Some(format!(
+            "expected {count} {describe}, saw {n} (log: {seen})"
+        )),
+        (None, Some(min)) if n < min => Some(format!(
+            "expected at least {min} {describe}, saw {n} (log: {seen})"
+        )),
+        (None, None) if n == 0 => Some(format!("expected {describe}, saw none (log: {seen})")),
+        _ => None,
+    }
+}
+
+impl ExpectedRequest {
+    fn matches(&self, r: &LoggedRequest) -> bool {
+        r.endpoint == Some(self.endpoint)
+            && self.faulted.is_none_or(|f| r.fault.is_some() == f)
+            && self
+                .form
+                .iter()
+                .all(|(k, v)| r.form_field(k) == Some(v.as_str()))
+            && self
+                .query
+                .iter()
+                .all(|(k, v)| r.query_param(k) == Some(v.as_str()))
+    }
+
+    fn describe(&self) -> String {
+        let mut d = format!("{} request(s)", self.endpoint.name());
+        for (k, v) in self.form.iter().chain(&self.query) {
+            d.push_str(&format!(" {k}={v}"));
+        }
+        if let Some(f) = self.faulted {
+            d.push_str(if f { " hit by a fault" } else { " not faulted" });
+        }
+        d
+    }
 }
 
 /// Fails when a secret from the scenario's inputs, or the issued token, appears in the logs or

@@ -125,20 +125,13 @@ async fn run(cli: Cli) -> Result<bool, String> {
     let started = Instant::now();
     let dir = cli
         .scenarios
+        .clone()
         .unwrap_or_else(|| Path::new(MANIFEST_DIR).join("scenarios"));
     let mut scenarios = load_dir(&dir).map_err(|e| e.to_string())?;
     if let Some(filter) = &cli.filter {
         scenarios.retain(|s| s.name.contains(filter.as_str()));
     }
-    let specs = if cli.adapters.is_empty() {
-        vec!["rust".to_string()]
-    } else {
-        cli.adapters
-    };
-    let adapters = specs
-        .iter()
-        .map(|s| adapter(s, &cli.python))
-        .collect::<Result<Vec<_>, _>>()?;
+    let (specs, adapters) = adapters(&cli)?;
     let target = match &cli.target {
         Some(path) => Target::from_ready_file(path).await?,
         None => Target::embedded().await?,
@@ -164,9 +157,27 @@ async fn run(cli: Cli) -> Result<bool, String> {
         total_millis: started.elapsed().as_millis(),
     };
     print!("{}", report.table());
-    let out = cli
-        .out
-        .unwrap_or_else(|| Path::new(MANIFEST_DIR).join("../target/conformance"));
+    write_report(&report, cli.out)?;
+    Ok(report.totals().fail == 0)
+}
+
+/// The adapters named on the command line (the Rust adapter when none is).
+fn adapters(cli: &Cli) -> Result<(Vec<String>, Vec<Box<dyn Adapter>>), String> {
+    let specs = if cli.adapters.is_empty() {
+        vec!["rust".to_string()]
+    } else {
+        cli.adapters.clone()
+    };
+    let adapters = specs
+        .iter()
+        .map(|s| adapter(s, &cli.python))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((specs, adapters))
+}
+
+/// Writes `report.json` and `report.md` into `out` (default `target/conformance`).
+fn write_report(report: &Report, out: Option<std::path::PathBuf>) -> Result<(), String> {
+    let out = out.unwrap_or_else(|| Path::new(MANIFEST_DIR).join("../target/conformance"));
     report
         .write(&out)
         .map_err(|e| format!("writing the report to {}: {e}", out.display()))?;
@@ -175,5 +186,5 @@ async fn run(cli: Cli) -> Result<bool, String> {
         out.display(),
         out.display()
     );
-    Ok(report.totals().fail == 0)
+    Ok(())
 }

@@ -207,6 +207,18 @@ impl Report {
     pub fn markdown(&self) -> String {
         let mut out = String::from("# Conformance matrix\n\n");
         let _ = writeln!(out, "Target: `{}`\n", self.target);
+        self.markdown_table(&mut out);
+        self.markdown_failures(&mut out);
+        self.markdown_skips(&mut out);
+        let _ = writeln!(out, "{}", self.summary());
+        out
+    }
+
+    fn with_status(&self, status: Status) -> Vec<&CaseResult> {
+        self.results.iter().filter(|r| r.status == status).collect()
+    }
+
+    fn markdown_table(&self, out: &mut String) {
         out.push_str("| Scenario | Credential |");
         for a in &self.adapters {
             let _ = write!(out, " {a} |");
@@ -224,43 +236,36 @@ impl Report {
             }
             out.push('\n');
         }
-        let failures: Vec<&CaseResult> = self
-            .results
-            .iter()
-            .filter(|r| r.status == Status::Fail)
-            .collect();
-        if !failures.is_empty() {
-            out.push_str("\n## Failures\n");
-            for r in failures {
-                let _ = writeln!(
-                    out,
-                    "\n### `{}` ({})\n\n{}\n",
-                    r.scenario, r.adapter, r.description
-                );
-                for d in &r.differences {
-                    let _ = writeln!(out, "- {}", d.replace('|', "\\|"));
-                }
+    }
+
+    fn markdown_failures(&self, out: &mut String) {
+        let failures = self.with_status(Status::Fail);
+        if failures.is_empty() {
+            return;
+        }
+        out.push_str("\n## Failures\n");
+        for r in failures {
+            let _ = writeln!(
+                out,
+                "\n### `{}` ({})\n\n{}\n",
+                r.scenario, r.adapter, r.description
+            );
+            for d in &r.differences {
+                let _ = writeln!(out, "- {}", d.replace('|', "\\|"));
             }
         }
-        let skips: Vec<&CaseResult> = self
-            .results
-            .iter()
-            .filter(|r| r.status == Status::Skip)
-            .collect();
-        if !skips.is_empty() {
-            out.push_str("\n## Skipped\n\n");
-            for r in skips {
-                let _ = writeln!(
-                    out,
-                    "- `{}` ({}): {}",
-                    r.scenario,
-                    r.adapter,
-                    r.differences.join("; ")
-                );
-            }
+    }
+
+    fn markdown_skips(&self, out: &mut String) {
+        let skips = self.with_status(Status::Skip);
+        if skips.is_empty() {
+            return;
         }
-        let _ = writeln!(out, "{}", self.summary());
-        out
+        out.push_str("\n## Skipped\n\n");
+        for r in skips {
+            let reason = r.differences.join("; ");
+            let _ = writeln!(out, "- `{}` ({}): {reason}", r.scenario, r.adapter);
+        }
     }
 
     /// Writes `report.json` and `report.md` into `dir`.

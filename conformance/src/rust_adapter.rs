@@ -155,38 +155,43 @@ struct Context<'a> {
     executor: Arc<dyn Executor>,
 }
 
+/// HTTP options for a case: trust the emulator's CA only, no proxy, no redirects, fast
+/// retries (Retry-After still honoured) and the case's per-try timeout.
+fn client_options(request: &RunRequest) -> Result<ClientOptions, String> {
+    let ca = std::fs::read(&request.ca_cert_path)
+        .map_err(|e| format!("reading {}: {e}", request.ca_cert_path.display()))?;
+    let cert = reqwest::Certificate::from_pem(&ca).map_err(|e| e.to_string())?;
+    let http = reqwest::Client::builder()
+        .tls_certs_only([cert])
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(Duration::from_secs(5))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let mut client_options = ClientOptions {
+        transport: Some(Transport::new(Arc::new(http))),
+        ..Default::default()
+    };
+    let max_retries = number(&request.options, "max_retries").unwrap_or(3) as u32;
+    client_options.retry = RetryOptions::exponential(ExponentialRetryOptions {
+        initial_delay: time::Duration::milliseconds(10),
+        max_delay: time::Duration::milliseconds(200),
+        max_retries,
+        max_total_elapsed: time::Duration::seconds(30),
+    });
+    let try_timeout = number(&request.options, "try_timeout_ms").unwrap_or(5_000);
+    client_options
+        .per_try_policies
+        .push(Arc::new(ExchangeLimits {
+            try_timeout: time::Duration::milliseconds(try_timeout),
+            ..ExchangeLimits::default()
+        }));
+    Ok(client_options)
+}
+
 impl<'a> Context<'a> {
     fn new(request: &'a RunRequest) -> Result<Self, String> {
-        let ca = std::fs::read(&request.ca_cert_path)
-            .map_err(|e| format!("reading {}: {e}", request.ca_cert_path.display()))?;
-        let cert = reqwest::Certificate::from_pem(&ca).map_err(|e| e.to_string())?;
-        let http = reqwest::Client::builder()
-            .tls_certs_only([cert])
-            .no_proxy()
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(Duration::from_secs(5))
-            .build()
-            .map_err(|e| e.to_string())?;
-        let mut client_options = ClientOptions {
-            transport: Some(Transport::new(Arc::new(http))),
-            ..Default::default()
-        };
-        // Fast retries keep fault scenarios quick; Retry-After is still honoured.
-        let max_retries = number(&request.options, "max_retries").unwrap_or(3) as u32;
-        client_options.retry = RetryOptions::exponential(ExponentialRetryOptions {
-            initial_delay: time::Duration::milliseconds(10),
-            max_delay: time::Duration::milliseconds(200),
-            max_retries,
-            max_total_elapsed: time::Duration::seconds(30),
-        });
-        client_options
-            .per_try_policies
-            .push(Arc::new(ExchangeLimits {
-                try_timeout: time::Duration::milliseconds(
-                    number(&request.options, "try_timeout_ms").unwrap_or(5_000),
-                ),
-                ..ExchangeLimits::default()
-            }));
+        let client_options = client_options(request)?;
         let env: MapEnv = request.env.clone().into_iter().collect();
         Ok(Self {
             request,
@@ -277,148 +282,204 @@ impl ClientAssertion for FixedAssertion {
     }
 }
 
-fn build(kind: &str, c: &Context<'_>) -> azure_core::Result<Arc<dyn TokenCredential>> {
-    let config_error = |message: String| {
-        azure_core::Error::with_message(azure_core::error::ErrorKind::Credential, message)
-    };
-    Ok(match kind {
-        "client_secret" => ClientSecretCredential::new(
-            &c.required("tenant_id", "AZURE_TENANT_ID"),
-            c.required("client_id", "AZURE_CLIENT_ID"),
-            c.required("secret", "AZURE_CLIENT_SECRET").into(),
-            Some(ClientSecretCredentialOptions {
-                client_options: c.client_options.clone(),
-                os: c.os.clone(),
-                ..Default::default()
-            }),
-        )?,
-        "client_certificate" => {
-            let path = c.required("certificate", "AZURE_CLIENT_CERTIFICATE_PATH");
-            let bytes = std::fs::read(&path)
-                .map_err(|e| config_error(format!("cannot read certificate {path}: {e}")))?;
-            ClientCertificateCredential::new(
-                c.required("tenant_id", "AZURE_TENANT_ID"),
-                c.required("client_id", "AZURE_CLIENT_ID"),
-                bytes.into(),
-                Some(ClientCertificateCredentialOptions {
-                    client_options: c.client_options.clone(),
-                    password: c
-                        .get("password", "AZURE_CLIENT_CERTIFICATE_PASSWORD")
-                        .map(Secret::from),
-                    send_certificate_chain: c.flag("send_certificate_chain"),
-                    os: c.os.clone(),
-                    ..Default::default()
-                }),
-            )?
-        }
-        "client_assertion" => {
-            let assertion = match (c.option("assertion"), c.option("assertion_file")) {
-                (Some(a), _) => a,
-                (None, Some(file)) => std::fs::read_to_string(&file)
-                    .map_err(|e| config_error(format!("cannot read assertion {file}: {e}")))?,
-                (None, None) => String::new(),
-            };
-            ClientAssertionCredential::new(
-                c.required("tenant_id", "AZURE_TENANT_ID"),
-                c.required("client_id", "AZURE_CLIENT_ID"),
-                FixedAssertion(Secret::from(assertion.trim().to_string())),
-                Some(assertion_options(c)),
-            )?
-        }
-        "workload_identity" => {
-            WorkloadIdentityCredential::new(Some(WorkloadIdentityCredentialOptions {
-                credential_options: assertion_options(c),
-                client_id: c.option("client_id"),
-                tenant_id: c.option("tenant_id"),
-                token_file_path: c.option("token_file_path").map(Into::into),
-            }))?
-        }
-        "azure_pipelines" => AzurePipelinesCredential::new(
-            c.required("tenant_id", "AZURESUBSCRIPTION_TENANT_ID"),
-            c.required("client_id", "AZURESUBSCRIPTION_CLIENT_ID"),
-            &c.required(
-                "service_connection_id",
-                "AZURESUBSCRIPTION_SERVICE_CONNECTION_ID",
-            ),
-            c.required("system_access_token", "SYSTEM_ACCESSTOKEN"),
-            Some(AzurePipelinesCredentialOptions {
-                credential_options: assertion_options(c),
-            }),
-        )?,
-        "managed_identity" => {
-            let user_assigned_id = c
-                .option("user_assigned_client_id")
-                .map(UserAssignedId::ClientId)
-                .or_else(|| {
-                    c.option("user_assigned_object_id")
-                        .map(UserAssignedId::ObjectId)
-                })
-                .or_else(|| {
-                    c.option("user_assigned_resource_id")
-                        .map(UserAssignedId::ResourceId)
-                });
-            let mut client_options = c.client_options.clone();
-            if c.request.env.contains_key("IDENTITY_SERVER_THUMBPRINT") {
-                // Service Fabric: the credential pins the server's thumbprint itself.
-                client_options.transport = None;
-            }
-            ManagedIdentityCredential::new(Some(ManagedIdentityCredentialOptions {
-                user_assigned_id,
-                client_options,
-                imds_retry: c.imds_retry(),
-                arc_key_directory: c.option("arc_key_directory").map(Into::into),
-                os: c.os.clone(),
-                ..Default::default()
-            }))?
-        }
-        "environment" => EnvironmentCredential::new(Some(EnvironmentCredentialOptions {
+type Built = azure_core::Result<Arc<dyn TokenCredential>>;
+
+/// Every credential kind the adapter builds, by its scenario name.
+const BUILDERS: &[(&str, fn(&Context<'_>) -> Built)] = &[
+    ("client_secret", client_secret),
+    ("client_certificate", client_certificate),
+    ("client_assertion", client_assertion),
+    ("workload_identity", workload_identity),
+    ("azure_pipelines", azure_pipelines),
+    ("managed_identity", managed_identity),
+    ("environment", environment),
+    ("default", default),
+    ("azure_cli", azure_cli),
+    ("azure_developer_cli", azure_developer_cli),
+    ("developer_tools", developer_tools),
+    ("chained", chained),
+];
+
+fn config_error(message: String) -> azure_core::Error {
+    azure_core::Error::with_message(azure_core::error::ErrorKind::Credential, message)
+}
+
+fn build(kind: &str, c: &Context<'_>) -> Built {
+    match BUILDERS.iter().find(|(name, _)| *name == kind) {
+        Some((_, build)) => build(c),
+        None => Err(config_error(format!("unknown credential '{kind}'"))),
+    }
+}
+
+fn client_secret(c: &Context<'_>) -> Built {
+    Ok(ClientSecretCredential::new(
+        &c.required("tenant_id", "AZURE_TENANT_ID"),
+        c.required("client_id", "AZURE_CLIENT_ID"),
+        c.required("secret", "AZURE_CLIENT_SECRET").into(),
+        Some(ClientSecretCredentialOptions {
             client_options: c.client_options.clone(),
             os: c.os.clone(),
-        }))?,
-        "default" => DefaultAzureCredential::new(Some(DefaultAzureCredentialOptions {
+            ..Default::default()
+        }),
+    )?)
+}
+
+fn client_certificate(c: &Context<'_>) -> Built {
+    let path = c.required("certificate", "AZURE_CLIENT_CERTIFICATE_PATH");
+    let bytes = std::fs::read(&path)
+        .map_err(|e| config_error(format!("cannot read certificate {path}: {e}")))?;
+    let password = c.get("password", "AZURE_CLIENT_CERTIFICATE_PASSWORD");
+    Ok(ClientCertificateCredential::new(
+        c.required("tenant_id", "AZURE_TENANT_ID"),
+        c.required("client_id", "AZURE_CLIENT_ID"),
+        bytes.into(),
+        Some(ClientCertificateCredentialOptions {
+            client_options: c.client_options.clone(),
+            password: password.map(Secret::from),
+            send_certificate_chain: c.flag("send_certificate_chain"),
+            os: c.os.clone(),
+            ..Default::default()
+        }),
+    )?)
+}
+
+fn client_assertion(c: &Context<'_>) -> Built {
+    let assertion = match (c.option("assertion"), c.option("assertion_file")) {
+        (Some(a), _) => a,
+        (None, Some(file)) => std::fs::read_to_string(&file)
+            .map_err(|e| config_error(format!("cannot read assertion {file}: {e}")))?,
+        (None, None) => String::new(),
+    };
+    Ok(ClientAssertionCredential::new(
+        c.required("tenant_id", "AZURE_TENANT_ID"),
+        c.required("client_id", "AZURE_CLIENT_ID"),
+        FixedAssertion(Secret::from(assertion.trim().to_string())),
+        Some(assertion_options(c)),
+    )?)
+}
+
+fn workload_identity(c: &Context<'_>) -> Built {
+    Ok(WorkloadIdentityCredential::new(Some(
+        WorkloadIdentityCredentialOptions {
+            credential_options: assertion_options(c),
+            client_id: c.option("client_id"),
+            tenant_id: c.option("tenant_id"),
+            token_file_path: c.option("token_file_path").map(Into::into),
+        },
+    ))?)
+}
+
+fn azure_pipelines(c: &Context<'_>) -> Built {
+    Ok(AzurePipelinesCredential::new(
+        c.required("tenant_id", "AZURESUBSCRIPTION_TENANT_ID"),
+        c.required("client_id", "AZURESUBSCRIPTION_CLIENT_ID"),
+        &c.required(
+            "service_connection_id",
+            "AZURESUBSCRIPTION_SERVICE_CONNECTION_ID",
+        ),
+        c.required("system_access_token", "SYSTEM_ACCESSTOKEN"),
+        Some(AzurePipelinesCredentialOptions {
+            credential_options: assertion_options(c),
+        }),
+    )?)
+}
+
+fn managed_identity(c: &Context<'_>) -> Built {
+    let user_assigned_id = c
+        .option("user_assigned_client_id")
+        .map(UserAssignedId::ClientId)
+        .or_else(|| {
+            c.option("user_assigned_object_id")
+                .map(UserAssignedId::ObjectId)
+        })
+        .or_else(|| {
+            c.option("user_assigned_resource_id")
+                .map(UserAssignedId::ResourceId)
+        });
+    let mut client_options = c.client_options.clone();
+    if c.request.env.contains_key("IDENTITY_SERVER_THUMBPRINT") {
+        // Service Fabric: the credential pins the server's thumbprint itself.
+        client_options.transport = None;
+    }
+    Ok(ManagedIdentityCredential::new(Some(
+        ManagedIdentityCredentialOptions {
+            user_assigned_id,
+            client_options,
+            imds_retry: c.imds_retry(),
+            arc_key_directory: c.option("arc_key_directory").map(Into::into),
+            os: c.os.clone(),
+            ..Default::default()
+        },
+    ))?)
+}
+
+fn environment(c: &Context<'_>) -> Built {
+    Ok(EnvironmentCredential::new(Some(
+        EnvironmentCredentialOptions {
+            client_options: c.client_options.clone(),
+            os: c.os.clone(),
+        },
+    ))?)
+}
+
+fn default(c: &Context<'_>) -> Built {
+    Ok(DefaultAzureCredential::new(Some(
+        DefaultAzureCredentialOptions {
             client_options: c.client_options.clone(),
             managed_identity_client_id: c.option("managed_identity_client_id"),
             require_azure_token_credentials: c.flag("require_azure_token_credentials"),
             executor: Some(c.executor.clone()),
             os: c.os.clone(),
             ..Default::default()
-        }))?,
-        "azure_cli" => AzureCliCredential::new(Some(AzureCliCredentialOptions {
+        },
+    ))?)
+}
+
+fn cli_timeout(c: &Context<'_>) -> Option<time::Duration> {
+    number(&c.request.options, "cli_timeout_ms").map(time::Duration::milliseconds)
+}
+
+fn azure_cli(c: &Context<'_>) -> Built {
+    Ok(AzureCliCredential::new(Some(AzureCliCredentialOptions {
+        tenant_id: c.option("cli_tenant_id"),
+        subscription: c.option("subscription"),
+        executor: Some(c.executor.clone()),
+        timeout: cli_timeout(c),
+        os: c.os.clone(),
+    }))?)
+}
+
+fn azure_developer_cli(c: &Context<'_>) -> Built {
+    Ok(AzureDeveloperCliCredential::new(Some(
+        AzureDeveloperCliCredentialOptions {
             tenant_id: c.option("cli_tenant_id"),
-            subscription: c.option("subscription"),
             executor: Some(c.executor.clone()),
-            timeout: number(&c.request.options, "cli_timeout_ms").map(time::Duration::milliseconds),
+            timeout: cli_timeout(c),
             os: c.os.clone(),
-        }))?,
-        "azure_developer_cli" => {
-            AzureDeveloperCliCredential::new(Some(AzureDeveloperCliCredentialOptions {
-                tenant_id: c.option("cli_tenant_id"),
-                executor: Some(c.executor.clone()),
-                timeout: number(&c.request.options, "cli_timeout_ms")
-                    .map(time::Duration::milliseconds),
-                os: c.os.clone(),
-            }))?
-        }
-        "developer_tools" => {
-            DeveloperToolsCredential::new(Some(DeveloperToolsCredentialOptions {
-                executor: Some(c.executor.clone()),
-                os: c.os.clone(),
-            }))?
-        }
-        "chained" => {
-            let sources = match c.request.options.get("sources") {
-                Some(Value::Array(kinds)) => kinds
-                    .iter()
-                    .filter_map(Value::as_str)
-                    .filter(|k| *k != "chained")
-                    .map(|k| build(k, c))
-                    .collect::<azure_core::Result<Vec<_>>>()?,
-                _ => return Err(config_error("chained needs options.sources".into())),
-            };
-            ChainedTokenCredential::new(sources, None)?
-        }
-        other => return Err(config_error(format!("unknown credential '{other}'"))),
-    })
+        },
+    ))?)
+}
+
+fn developer_tools(c: &Context<'_>) -> Built {
+    Ok(DeveloperToolsCredential::new(Some(
+        DeveloperToolsCredentialOptions {
+            executor: Some(c.executor.clone()),
+            os: c.os.clone(),
+        },
+    ))?)
+}
+
+fn chained(c: &Context<'_>) -> Built {
+    let sources = match c.request.options.get("sources") {
+        Some(Value::Array(kinds)) => kinds
+            .iter()
+            .filter_map(Value::as_str)
+            .filter(|k| *k != "chained")
+            .map(|k| build(k, c))
+            .collect::<azure_core::Result<Vec<_>>>()?,
+        _ => return Err(config_error("chained needs options.sources".into())),
+    };
+    Ok(ChainedTokenCredential::new(sources, None)?)
 }
 
 fn assertion_options(c: &Context<'_>) -> ClientAssertionCredentialOptions {
