@@ -161,8 +161,11 @@ async fn run(cli: Cli) -> Result<bool, String> {
     Ok(report.totals().fail == 0)
 }
 
+/// The adapters' names as given, and the adapters.
+type Adapters = (Vec<String>, Vec<Box<dyn Adapter>>);
+
 /// The adapters named on the command line (the Rust adapter when none is).
-fn adapters(cli: &Cli) -> Result<(Vec<String>, Vec<Box<dyn Adapter>>), String> {
+fn adapters(cli: &Cli) -> Result<Adapters, String> {
     let specs = if cli.adapters.is_empty() {
         vec!["rust".to_string()]
     } else {

@@ -284,8 +284,11 @@ impl ClientAssertion for FixedAssertion {
 
 type Built = azure_core::Result<Arc<dyn TokenCredential>>;
 
+/// Builds one kind of credential for a case.
+type Builder = fn(&Context<'_>) -> Built;
+
 /// Every credential kind the adapter builds, by its scenario name.
-const BUILDERS: &[(&str, fn(&Context<'_>) -> Built)] = &[
+const BUILDERS: &[(&str, Builder)] = &[
     ("client_secret", client_secret),
     ("client_certificate", client_certificate),
     ("client_assertion", client_assertion),

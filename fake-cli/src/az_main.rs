@@ -139,51 +139,9 @@ async fn login(args: Login, dir: &std::path::Path) -> Result<(), CliError> {
         .tenant
         .clone()
         .unwrap_or_else(|| DEFAULT_TENANT.to_string());
-    let account = if args.identity {
-        Account::ManagedIdentity {
-            client_id: args.username.clone(),
-        }
-    } else if let Some(token) = args.federated_token.clone() {
-        let client_id = args.username.clone().ok_or_else(|| {
-            CliError("ERROR: --username is required with --federated-token".into())
-        })?;
-        Account::Federated { client_id, token }
-    } else if args.service_principal {
-        let client_id = args.username.clone().ok_or_else(|| {
-            CliError("ERROR: --username is required with --service-principal".into())
-        })?;
-        match (&args.certificate, &args.password) {
-            (Some(path), _) => Account::ServicePrincipalCertificate {
-                client_id,
-                path: path.clone(),
-            },
-            (None, Some(secret)) => Account::ServicePrincipalSecret {
-                client_id,
-                secret: secret.clone(),
-            },
-            (None, None) => {
-                return Err(CliError(
-                    "ERROR: --password or --certificate is required with --service-principal"
-                        .into(),
-                ));
-            }
-        }
-    } else {
-        let username = args
-            .username
-            .clone()
-            .unwrap_or_else(|| DEFAULT_USER.to_string());
-        let password = args
-            .password
-            .clone()
-            .unwrap_or_else(|| DEFAULT_PASSWORD.to_string());
-        let refresh_token = crate::password_login(&endpoint, &tenant, &username, &password)
-            .await
-            .map_err(|e| CliError(format!("ERROR: {e}")))?;
-        Account::User {
-            username,
-            refresh_token,
-        }
+    let account = match app_account(&args)? {
+        Some(account) => account,
+        None => user_account(&args, &endpoint, &tenant).await?,
     };
     let mut profile = Profile {
         endpoint,
@@ -193,21 +151,118 @@ async fn login(args: Login, dir: &std::path::Path) -> Result<(), CliError> {
     };
     if !matches!(profile.account, Account::User { .. }) {
         // Validate service-principal and identity logins now, as the real CLI does.
-        crate::token(
-            &mut profile,
-            dir,
-            &["https://management.azure.com/.default".to_string()],
-            None,
-        )
-        .await
-        .map_err(|e| CliError(format!("ERROR: {e}")))?;
+        let arm = ["https://management.azure.com/.default".to_string()];
+        crate::token(&mut profile, dir, &arm, None)
+            .await
+            .map_err(|e| CliError(format!("ERROR: {e}")))?;
     }
     profile.save(dir)?;
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&json!([subscription_json(&profile)]))?
-    );
+    print_json(&json!([subscription_json(&profile)]))
+}
+
+/// A managed-identity, federated or service-principal login; `None` for a user login.
+fn app_account(args: &Login) -> Result<Option<Account>, CliError> {
+    let username = |flag: &str| {
+        args.username
+            .clone()
+            .ok_or_else(|| CliError(format!("ERROR: --username is required with {flag}")))
+    };
+    if args.identity {
+        let client_id = args.username.clone();
+        return Ok(Some(Account::ManagedIdentity { client_id }));
+    }
+    if let Some(token) = args.federated_token.clone() {
+        let client_id = username("--federated-token")?;
+        return Ok(Some(Account::Federated { client_id, token }));
+    }
+    if !args.service_principal {
+        return Ok(None);
+    }
+    let client_id = username("--service-principal")?;
+    match (&args.certificate, &args.password) {
+        (Some(path), _) => Ok(Some(Account::ServicePrincipalCertificate {
+            client_id,
+            path: path.clone(),
+        })),
+        (None, Some(secret)) => Ok(Some(Account::ServicePrincipalSecret {
+            client_id,
+            secret: secret.clone(),
+        })),
+        (None, None) => Err(CliError(
+            "ERROR: --password or --certificate is required with --service-principal".into(),
+        )),
+    }
+}
+
+/// A user login through the password grant (the seeded user by default).
+async fn user_account(
+    args: &Login,
+    endpoint: &crate::Endpoint,
+    tenant: &str,
+) -> Result<Account, CliError> {
+    let username = args
+        .username
+        .clone()
+        .unwrap_or_else(|| DEFAULT_USER.to_string());
+    let password = args
+        .password
+        .clone()
+        .unwrap_or_else(|| DEFAULT_PASSWORD.to_string());
+    let refresh_token = crate::password_login(endpoint, tenant, &username, &password)
+        .await
+        .map_err(|e| CliError(format!("ERROR: {e}")))?;
+    Ok(Account::User {
+        username,
+        refresh_token,
+    })
+}
+
+fn print_json(value: &serde_json::Value) -> Result<(), CliError> {
+    println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
+}
+
+/// The scopes `--scope` or `--resource` name (ARM by default).
+fn requested_scopes(args: &GetAccessToken) -> Vec<String> {
+    if !args.scope.is_empty() {
+        args.scope.clone()
+    } else if let Some(resource) = &args.resource {
+        vec![format!("{}/.default", resource.trim_end_matches('/'))]
+    } else {
+        vec!["https://management.azure.com/.default".to_string()]
+    }
+}
+
+/// `az account get-access-token`'s output; `old_cli` leaves out `expires_on`, as CLIs before
+/// 2.54 do.
+fn access_token_json(
+    token: &crate::Token,
+    subscription: String,
+    tenant: String,
+    old_cli: bool,
+) -> serde_json::Value {
+    let mut out = json!({
+        "accessToken": token.token,
+        "expiresOn": local_expires_on(token.expires_on),
+        "expires_on": token.expires_on,
+        "subscription": subscription,
+        "tenant": tenant,
+        "tokenType": "Bearer",
+    });
+    if old_cli && let Some(map) = out.as_object_mut() {
+        map.remove("expires_on");
+    }
+    out
+}
+
+/// A token failure as az prints it; an expired or unusable sign-in asks for `az login`.
+fn token_error(e: CliError) -> CliError {
+    let relogin = if e.0.contains("AADSTS700082") || e.0.contains("AADSTS9002313") {
+        "\nInteractive authentication is needed. Please run:\naz login"
+    } else {
+        ""
+    };
+    CliError(format!("ERROR: {e}{relogin}"))
 }
 
 async fn get_access_token(
@@ -216,113 +271,85 @@ async fn get_access_token(
     mode: &Mode,
 ) -> Result<(), CliError> {
     let mut profile = Profile::load(dir).ok_or_else(|| CliError(NOT_LOGGED_IN.into()))?;
-    let scopes: Vec<String> = if !args.scope.is_empty() {
-        args.scope.clone()
-    } else if let Some(resource) = &args.resource {
-        vec![format!("{}/.default", resource.trim_end_matches('/'))]
-    } else {
-        vec!["https://management.azure.com/.default".to_string()]
-    };
+    let scopes = requested_scopes(&args);
     let token = crate::token(&mut profile, dir, &scopes, args.tenant.as_deref())
         .await
-        .map_err(|e| {
-            let relogin = if e.0.contains("AADSTS700082") || e.0.contains("AADSTS9002313") {
-                "\nInteractive authentication is needed. Please run:\naz login"
-            } else {
-                ""
-            };
-            CliError(format!("ERROR: {e}{relogin}"))
-        })?;
+        .map_err(token_error)?;
     if *mode == Mode::Malformed {
-        println!(
-            "{{\"accessToken\": \"{}\", not json",
-            &token.token[..8.min(token.token.len())]
-        );
+        let prefix = &token.token[..8.min(token.token.len())];
+        println!("{{\"accessToken\": \"{prefix}\", not json");
         return Ok(());
     }
-    let mut out = json!({
-        "accessToken": token.token,
-        "expiresOn": local_expires_on(token.expires_on),
-        "expires_on": token.expires_on,
-        "subscription": args.subscription.unwrap_or(profile.subscription.clone()),
-        "tenant": args.tenant.unwrap_or(profile.tenant.clone()),
-        "tokenType": "Bearer",
-    });
-    if *mode == Mode::OldCli
-        && let Some(map) = out.as_object_mut()
-    {
-        map.remove("expires_on");
-    }
-    println!("{}", serde_json::to_string_pretty(&out)?);
-    Ok(())
+    let subscription = args.subscription.unwrap_or(profile.subscription.clone());
+    let tenant = args.tenant.unwrap_or(profile.tenant.clone());
+    print_json(&access_token_json(
+        &token,
+        subscription,
+        tenant,
+        *mode == Mode::OldCli,
+    ))
+}
+
+/// `az --version`'s text.
+fn version_text(dir: &std::path::Path) -> String {
+    format!(
+        "azure-cli                         {VERSION}\n\ncore                              {VERSION}\ntelemetry                          1.1.0\n\nPython location '/usr/bin/python3'\nConfig directory '{}'\n\nYour CLI is up-to-date.",
+        dir.display()
+    )
 }
 
 async fn run(cli: Cli, mode: &Mode) -> Result<(), CliError> {
     let dir = config_dir("AZURE_CONFIG_DIR", ".azure");
     if cli.version {
-        println!(
-            "azure-cli                         {VERSION}\n\ncore                              {VERSION}\ntelemetry                          1.1.0\n\nPython location '/usr/bin/python3'\nConfig directory '{}'\n\nYour CLI is up-to-date.",
-            dir.display()
-        );
+        println!("{}", version_text(&dir));
         return Ok(());
     }
-    let logged_in = || -> Result<Profile, CliError> {
-        if *mode == Mode::NotLoggedIn {
-            return Err(CliError(NOT_LOGGED_IN.into()));
-        }
-        Profile::load(&dir).ok_or_else(|| CliError(NOT_LOGGED_IN.into()))
-    };
     match cli.command {
         None => Err(CliError(
             "ERROR: the following arguments are required: command".into(),
         )),
-        Some(Command::Version) => {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(
-                    &json!({"azure-cli": VERSION, "azure-cli-core": VERSION, "azure-cli-telemetry": "1.1.0", "extensions": {}})
-                )?
-            );
-            Ok(())
-        }
+        Some(Command::Version) => print_json(
+            &json!({"azure-cli": VERSION, "azure-cli-core": VERSION, "azure-cli-telemetry": "1.1.0", "extensions": {}}),
+        ),
         Some(Command::Login(args)) => login(args, &dir).await,
         Some(Command::Logout) => {
             Profile::remove(&dir);
             Ok(())
         }
-        Some(Command::Account { command }) => match command {
-            AccountCommand::Show(_) => {
-                let profile = logged_in()?;
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&subscription_json(&profile))?
-                );
-                Ok(())
+        Some(Command::Account { command }) => account(command, &dir, mode).await,
+    }
+}
+
+/// The profile in `dir`, or the CLI's "not logged in" error.
+fn logged_in(dir: &std::path::Path, mode: &Mode) -> Result<Profile, CliError> {
+    if *mode == Mode::NotLoggedIn {
+        return Err(CliError(NOT_LOGGED_IN.into()));
+    }
+    Profile::load(dir).ok_or_else(|| CliError(NOT_LOGGED_IN.into()))
+}
+
+async fn account(
+    command: AccountCommand,
+    dir: &std::path::Path,
+    mode: &Mode,
+) -> Result<(), CliError> {
+    match command {
+        AccountCommand::Show(_) => print_json(&subscription_json(&logged_in(dir, mode)?)),
+        AccountCommand::List(_) => print_json(&json!([subscription_json(&logged_in(dir, mode)?)])),
+        AccountCommand::Set { subscription } => {
+            let mut profile = logged_in(dir, mode)?;
+            if subscription != DEFAULT_SUBSCRIPTION && subscription != DEFAULT_SUBSCRIPTION_NAME {
+                return Err(CliError(format!(
+                    "ERROR: The subscription of '{subscription}' doesn't exist in cloud 'AzureCloud'."
+                )));
             }
-            AccountCommand::List(_) => {
-                let profile = logged_in()?;
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&json!([subscription_json(&profile)]))?
-                );
-                Ok(())
-            }
-            AccountCommand::Set { subscription } => {
-                let mut profile = logged_in()?;
-                if subscription != DEFAULT_SUBSCRIPTION && subscription != DEFAULT_SUBSCRIPTION_NAME
-                {
-                    return Err(CliError(format!(
-                        "ERROR: The subscription of '{subscription}' doesn't exist in cloud 'AzureCloud'."
-                    )));
-                }
-                profile.subscription = DEFAULT_SUBSCRIPTION.to_string();
-                profile.save(&dir).map_err(CliError::from)
-            }
-            AccountCommand::GetAccessToken(args) => {
-                logged_in()?;
-                get_access_token(args, &dir, mode).await
-            }
-        },
+            profile.subscription = DEFAULT_SUBSCRIPTION.to_string();
+            profile.save(dir).map_err(CliError::from)
+        }
+        AccountCommand::GetAccessToken(args) => {
+            logged_in(dir, mode)?;
+            get_access_token(args, dir, mode).await
+        }
     }
 }
 
@@ -349,5 +376,78 @@ pub fn main() -> ExitCode {
             eprintln!("{e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn profile(account: Account) -> Profile {
+        Profile {
+            endpoint: crate::Endpoint {
+                authority: "https://127.0.0.1:8443".into(),
+                ca_cert_path: None,
+            },
+            tenant: DEFAULT_TENANT.into(),
+            subscription: DEFAULT_SUBSCRIPTION.into(),
+            account,
+        }
+    }
+
+    /// `az account show` for each kind of sign-in, as SDKs parse it.
+    #[test]
+    fn account_show_output() {
+        let accounts = [
+            (
+                "user",
+                Account::User {
+                    username: DEFAULT_USER.into(),
+                    refresh_token: "rt".into(),
+                },
+            ),
+            (
+                "service_principal",
+                Account::ServicePrincipalSecret {
+                    client_id: "22222222-2222-2222-2222-222222222222".into(),
+                    secret: "s".into(),
+                },
+            ),
+            (
+                "managed_identity",
+                Account::ManagedIdentity { client_id: None },
+            ),
+        ];
+        for (name, account) in accounts {
+            insta::assert_json_snapshot!(
+                format!("account_show_{name}"),
+                subscription_json(&profile(account))
+            );
+        }
+    }
+
+    /// `az account get-access-token`, current and pre-2.54 (no `expires_on`).
+    #[test]
+    fn get_access_token_output() {
+        let token = crate::Token {
+            token: "<token>".into(),
+            expires_on: 1_800_000_000,
+        };
+        for (name, old_cli) in [("current", false), ("old_cli", true)] {
+            let out = access_token_json(
+                &token,
+                DEFAULT_SUBSCRIPTION.into(),
+                DEFAULT_TENANT.into(),
+                old_cli,
+            );
+            insta::assert_json_snapshot!(format!("get_access_token_{name}"), out, {
+                ".expiresOn" => "[local time]"
+            });
+        }
+    }
+
+    #[test]
+    fn version_output() {
+        insta::assert_snapshot!(version_text(std::path::Path::new("/home/me/.azure")));
     }
 }

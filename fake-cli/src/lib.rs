@@ -200,80 +200,11 @@ pub async fn token(
     tenant: Option<&str>,
 ) -> Result<Token, CliError> {
     let tenant = tenant.unwrap_or(&profile.tenant).to_string();
+    if let Account::User { .. } = profile.account {
+        return user_token(profile, dir, scopes, &tenant).await;
+    }
+    let credential = app_credential(&profile.account, &profile.endpoint, &tenant)?;
     let scope_refs: Vec<&str> = scopes.iter().map(String::as_str).collect();
-    let endpoint = profile.endpoint.clone();
-    let credential: Arc<dyn TokenCredential> = match &mut profile.account {
-        Account::User { refresh_token, .. } => {
-            let scope = format!("{} offline_access", scopes.join(" "));
-            let body = user_grant(
-                &endpoint,
-                &tenant,
-                &[
-                    ("grant_type", "refresh_token"),
-                    ("client_id", CLI_CLIENT_ID),
-                    ("refresh_token", refresh_token.as_str()),
-                    ("scope", scope.as_str()),
-                ],
-            )
-            .await?;
-            if let Some(rotated) = body["refresh_token"].as_str() {
-                *refresh_token = rotated.to_string();
-                profile.save(dir)?;
-            }
-            let expires_in = body["expires_in"].as_i64().unwrap_or(3599);
-            return Ok(Token {
-                token: body["access_token"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string(),
-                expires_on: time::OffsetDateTime::now_utc().unix_timestamp() + expires_in,
-            });
-        }
-        Account::ServicePrincipalSecret { client_id, secret } => {
-            azure_identity::ClientSecretCredential::new(
-                &tenant,
-                client_id.clone(),
-                secret.clone().into(),
-                Some(azure_identity::ClientSecretCredentialOptions {
-                    client_options: client_options(&endpoint)?,
-                    ..Default::default()
-                }),
-            )
-            .map_err(|e| CliError(e.to_string()))?
-        }
-        Account::ServicePrincipalCertificate { client_id, path } => {
-            let bytes = std::fs::read(&*path)?;
-            azure_identity::ClientCertificateCredential::new(
-                tenant.clone(),
-                client_id.clone(),
-                bytes.into(),
-                Some(azure_identity::ClientCertificateCredentialOptions {
-                    client_options: client_options(&endpoint)?,
-                    ..Default::default()
-                }),
-            )
-            .map_err(|e| CliError(e.to_string()))?
-        }
-        Account::Federated { client_id, token } => azure_identity::ClientAssertionCredential::new(
-            tenant.clone(),
-            client_id.clone(),
-            FixedAssertion(token.clone()),
-            Some(azure_identity::ClientAssertionCredentialOptions {
-                client_options: client_options(&endpoint)?,
-                ..Default::default()
-            }),
-        )
-        .map_err(|e| CliError(e.to_string()))?,
-        Account::ManagedIdentity { client_id } => azure_identity::ManagedIdentityCredential::new(
-            Some(azure_identity::ManagedIdentityCredentialOptions {
-                user_assigned_id: client_id
-                    .clone()
-                    .map(azure_identity::UserAssignedId::ClientId),
-                ..Default::default()
-            }),
-        )
-        .map_err(|e| CliError(e.to_string()))?,
-    };
     let token = credential
         .get_token(&scope_refs, None)
         .await
@@ -282,6 +213,120 @@ pub async fn token(
         token: token.token.secret().to_string(),
         expires_on: token.expires_on.unix_timestamp(),
     })
+}
+
+/// A user's token through the refresh-token grant; the rotated refresh token is saved.
+async fn user_token(
+    profile: &mut Profile,
+    dir: &Path,
+    scopes: &[String],
+    tenant: &str,
+) -> Result<Token, CliError> {
+    let Account::User { refresh_token, .. } = &mut profile.account else {
+        return Err(CliError("not a user account".into()));
+    };
+    let scope = format!("{} offline_access", scopes.join(" "));
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("client_id", CLI_CLIENT_ID),
+        ("refresh_token", refresh_token.as_str()),
+        ("scope", scope.as_str()),
+    ];
+    let body = user_grant(&profile.endpoint, tenant, &form).await?;
+    if let Some(rotated) = body["refresh_token"].as_str() {
+        *refresh_token = rotated.to_string();
+        profile.save(dir)?;
+    }
+    let expires_in = body["expires_in"].as_i64().unwrap_or(3599);
+    let token = body["access_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    Ok(Token {
+        token,
+        expires_on: time::OffsetDateTime::now_utc().unix_timestamp() + expires_in,
+    })
+}
+
+/// The `azure_identity` credential a service principal, federated or managed-identity login
+/// signs in with.
+fn app_credential(
+    account: &Account,
+    endpoint: &Endpoint,
+    tenant: &str,
+) -> Result<Arc<dyn TokenCredential>, CliError> {
+    let failed = |e: azure_core::Error| CliError(e.to_string());
+    let credential: Arc<dyn TokenCredential> = match account {
+        Account::User { .. } => {
+            return Err(CliError("a user account has no app credential".into()));
+        }
+        Account::ServicePrincipalSecret { client_id, secret } => {
+            secret_credential(endpoint, tenant, client_id, secret)?
+        }
+        Account::ServicePrincipalCertificate { client_id, path } => {
+            certificate_credential(endpoint, tenant, client_id, path)?
+        }
+        Account::Federated { client_id, token } => azure_identity::ClientAssertionCredential::new(
+            tenant.to_string(),
+            client_id.clone(),
+            FixedAssertion(token.clone()),
+            Some(azure_identity::ClientAssertionCredentialOptions {
+                client_options: client_options(endpoint)?,
+                ..Default::default()
+            }),
+        )
+        .map_err(failed)?,
+        Account::ManagedIdentity { client_id } => {
+            let user_assigned_id = client_id
+                .clone()
+                .map(azure_identity::UserAssignedId::ClientId);
+            let options = azure_identity::ManagedIdentityCredentialOptions {
+                user_assigned_id,
+                ..Default::default()
+            };
+            azure_identity::ManagedIdentityCredential::new(Some(options)).map_err(failed)?
+        }
+    };
+    Ok(credential)
+}
+
+fn secret_credential(
+    endpoint: &Endpoint,
+    tenant: &str,
+    client_id: &str,
+    secret: &str,
+) -> Result<Arc<dyn TokenCredential>, CliError> {
+    let credential = azure_identity::ClientSecretCredential::new(
+        tenant,
+        client_id.to_string(),
+        secret.to_string().into(),
+        Some(azure_identity::ClientSecretCredentialOptions {
+            client_options: client_options(endpoint)?,
+            ..Default::default()
+        }),
+    )
+    .map_err(|e| CliError(e.to_string()))?;
+    Ok(credential)
+}
+
+fn certificate_credential(
+    endpoint: &Endpoint,
+    tenant: &str,
+    client_id: &str,
+    path: &Path,
+) -> Result<Arc<dyn TokenCredential>, CliError> {
+    let bytes = std::fs::read(path)?;
+    let credential = azure_identity::ClientCertificateCredential::new(
+        tenant.to_string(),
+        client_id.to_string(),
+        bytes.into(),
+        Some(azure_identity::ClientCertificateCredentialOptions {
+            client_options: client_options(endpoint)?,
+            ..Default::default()
+        }),
+    )
+    .map_err(|e| CliError(e.to_string()))?;
+    Ok(credential)
 }
 
 /// The innermost useful message of a credential error (the AADSTS text, without the
