@@ -1,0 +1,242 @@
+//! Building and starting an [`Emulator`]: the state directory, the CA, the listeners.
+
+use super::files::refresh_token_file;
+use super::listener::serve;
+use super::*;
+
+/// An error starting the emulator.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The state directory or key material could not be read or written.
+    #[error("state directory {path}: {message}")]
+    State {
+        /// The state directory.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// The seed is invalid.
+    #[error(transparent)]
+    Seed(#[from] crate::config::SeedError),
+    /// A listener could not bind.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+/// Builds an [`Emulator`].
+#[derive(Debug)]
+pub struct EmulatorBuilder {
+    state_dir: Option<PathBuf>,
+    seed: Option<Seed>,
+    https_port: u16,
+    http_port: u16,
+    service_fabric_port: u16,
+    bind: IpAddr,
+    clock: Arc<dyn Clock>,
+}
+
+impl Default for EmulatorBuilder {
+    fn default() -> Self {
+        Self {
+            state_dir: None,
+            seed: None,
+            https_port: 0,
+            http_port: 0,
+            service_fabric_port: 0,
+            bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+impl EmulatorBuilder {
+    /// Where the CA, keys and generated certificates persist. Default: a temporary directory
+    /// removed when the emulator is dropped.
+    pub fn state_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.state_dir = Some(dir.into());
+        self
+    }
+
+    /// The seed. Default: [`Seed::default_seed`].
+    pub fn seed(mut self, seed: Seed) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// The HTTPS port (0, the default, picks a free port).
+    pub fn https_port(mut self, port: u16) -> Self {
+        self.https_port = port;
+        self
+    }
+
+    /// The HTTP port (0, the default, picks a free port).
+    pub fn http_port(mut self, port: u16) -> Self {
+        self.http_port = port;
+        self
+    }
+
+    /// The Service Fabric listener's port (0, the default, picks a free port).
+    pub fn service_fabric_port(mut self, port: u16) -> Self {
+        self.service_fabric_port = port;
+        self
+    }
+
+    /// The clock. Default: the system clock.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Loads state, binds both listeners on 127.0.0.1 and starts serving.
+    ///
+    /// # Errors
+    /// [`StartError`] when the state directory, the seed or a port is unusable.
+    pub async fn start(self) -> Result<Emulator, StartError> {
+        let (temp, state_dir) = open_state_dir(self.state_dir)?;
+        let state_err = |e: &dyn std::fmt::Display| StartError::State {
+            path: state_dir.clone(),
+            message: e.to_string(),
+        };
+        let seed = self.seed.unwrap_or_else(Seed::default_seed);
+        seed.validate()?;
+        let ca = LocalCa::load_or_create(&state_dir).map_err(|e| state_err(&e))?;
+        let tls = ca.server_config().map_err(|e| state_err(&e))?;
+        let shared =
+            Arc::new(Shared::new(&state_dir, seed, self.clock).map_err(|e| state_err(&e))?);
+        let (sf_tls, sf_thumbprint) =
+            crate::pki::service_fabric_tls(&state_dir).map_err(|e| state_err(&e))?;
+        write_service_fabric_bundle(&state_dir, &ca).map_err(|e| state_err(&e))?;
+        let (service_fabric, service_fabric_addr) =
+            bind(self.bind, self.service_fabric_port).await?;
+        let (https, https_addr) = bind(self.bind, self.https_port).await?;
+        let (http, http_addr) = bind(self.bind, self.http_port).await?;
+        let _ = shared.https_origin.set(format!("https://{https_addr}"));
+        let (shutdown, signal) = watch::channel(false);
+        let listeners = Listeners {
+            https: (https, tls),
+            http,
+            service_fabric: (service_fabric, sf_tls),
+        };
+        let mut tasks = listeners.serve(&shared, &signal);
+        let mut emulator = Emulator {
+            shared,
+            https_addr,
+            http_addr,
+            service_fabric_addr,
+            service_fabric_thumbprint: sf_thumbprint,
+            ca_pem: ca.cert_pem().to_string(),
+            ca_der: ca.cert_der().to_vec(),
+            ca_path: ca.path().to_path_buf(),
+            state_dir: state_dir.clone(),
+            shutdown,
+            tasks: Vec::new(),
+            _temp: temp,
+        };
+        emulator
+            .write_federated_token_file()
+            .map_err(|e| state_err(&e))?;
+        emulator.write_cli_profiles().map_err(|e| state_err(&e))?;
+        let token_file = emulator.federated_token_path();
+        tasks.push(tokio::spawn(refresh_token_file(
+            emulator.shared.clone(),
+            token_file,
+            signal,
+        )));
+        emulator.tasks = tasks;
+        Ok(emulator)
+    }
+}
+
+/// The three listeners, bound, with their TLS configurations.
+struct Listeners {
+    https: (TcpListener, Arc<rustls::ServerConfig>),
+    http: TcpListener,
+    service_fabric: (TcpListener, Arc<rustls::ServerConfig>),
+}
+
+impl Listeners {
+    /// Serves each listener on its own task until `signal` says stop.
+    fn serve(self, shared: &Arc<Shared>, signal: &watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
+        let app = |scheme| {
+            let origin = Origin {
+                scheme,
+                service_fabric: false,
+            };
+            routes::app(shared.clone(), origin)
+        };
+        let (https, tls) = self.https;
+        let (service_fabric, sf_tls) = self.service_fabric;
+        vec![
+            tokio::spawn(serve(
+                https,
+                Some(TlsAcceptor::from(tls)),
+                app("https"),
+                signal.clone(),
+            )),
+            tokio::spawn(serve(self.http, None, app("http"), signal.clone())),
+            tokio::spawn(serve(
+                service_fabric,
+                Some(TlsAcceptor::from(sf_tls)),
+                routes::service_fabric_app(shared.clone()),
+                signal.clone(),
+            )),
+        ]
+    }
+}
+
+/// The state directory to use, created: the one given, or a temporary one removed on drop.
+fn open_state_dir(
+    dir: Option<PathBuf>,
+) -> Result<(Option<tempfile::TempDir>, PathBuf), StartError> {
+    let (temp, path) = match dir {
+        Some(dir) => (None, dir),
+        None => {
+            let temp = tempfile::tempdir().map_err(|e| StartError::State {
+                path: std::env::temp_dir(),
+                message: e.to_string(),
+            })?;
+            let path = temp.path().to_path_buf();
+            (Some(temp), path)
+        }
+    };
+    std::fs::create_dir_all(&path).map_err(|e| StartError::State {
+        path: path.clone(),
+        message: e.to_string(),
+    })?;
+    Ok((temp, path))
+}
+
+/// Clients that verify the Service Fabric certificate against their trust store (the JS SDK)
+/// get a bundle of the CA and that self-signed certificate.
+fn write_service_fabric_bundle(state_dir: &Path, ca: &LocalCa) -> std::io::Result<()> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    let pem = std::fs::read(state_dir.join("service-fabric.pem"))?;
+    let mut bundle = ca.cert_pem().to_string();
+    for cert in CertificateDer::pem_slice_iter(&pem) {
+        let cert = cert.map_err(std::io::Error::other)?;
+        bundle.push_str(&crate::pki::certificate_pem(&cert));
+    }
+    crate::pki::write_atomic(
+        &state_dir.join("service-fabric-bundle.pem"),
+        bundle.as_bytes(),
+        false,
+    )
+}
+
+/// Binds `ip:port` (port 0: any free port); returns the listener and its address.
+async fn bind(ip: IpAddr, port: u16) -> Result<(TcpListener, SocketAddr), StartError> {
+    let addr = SocketAddr::new(ip, port);
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Bind { addr, source })?;
+    let local = listener
+        .local_addr()
+        .map_err(|source| StartError::Bind { addr, source })?;
+    Ok((listener, local))
+}

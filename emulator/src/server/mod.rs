@@ -1,0 +1,352 @@
+//! The running emulator: the [`Emulator`] handle (URLs, client options, control methods).
+//! `builder` starts it, `listener` serves connections, `files` keeps the files clients read.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
+use tower::ServiceExt;
+
+use entra_emulator_contract::cli::{Account, Endpoint as CliEndpoint, Profile};
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::{
+    Application, CertificateSpec, ClientSecret, FederatedCredential, Seed, Tenant,
+};
+use crate::error::EmulatorError;
+use crate::faults::{Fault, FaultError, FaultStatus};
+use crate::pki::LocalCa;
+use crate::ready::{self, ProfileInputs, ReadyInfo};
+use crate::request_log::LoggedRequest;
+use crate::routes::{self, Origin};
+use crate::state::{Ring, Shared};
+use crate::tokens::KubernetesTokenRequest;
+
+mod builder;
+mod files;
+mod listener;
+
+pub use builder::{EmulatorBuilder, StartError};
+use files::write_workload_token;
+
+/// A running emulator. Dropping it stops the listeners.
+#[derive(Debug)]
+pub struct Emulator {
+    shared: Arc<Shared>,
+    https_addr: SocketAddr,
+    http_addr: SocketAddr,
+    service_fabric_addr: SocketAddr,
+    service_fabric_thumbprint: String,
+    ca_pem: String,
+    ca_der: Vec<u8>,
+    ca_path: PathBuf,
+    state_dir: PathBuf,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+    _temp: Option<tempfile::TempDir>,
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = self.shutdown.send(true);
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+impl Emulator {
+    /// A builder with defaults: temporary state, the built-in seed, free ports, system clock.
+    pub fn builder() -> EmulatorBuilder {
+        EmulatorBuilder::default()
+    }
+
+    /// Starts an emulator with all defaults.
+    ///
+    /// # Errors
+    /// See [`EmulatorBuilder::start`].
+    pub async fn start() -> Result<Self, StartError> {
+        Self::builder().start().await
+    }
+
+    /// The HTTPS base URL (the Entra authority host), e.g. `https://127.0.0.1:43123`.
+    pub fn https_url(&self) -> String {
+        format!("https://{}", self.https_addr)
+    }
+
+    /// The plain HTTP base URL (managed identity endpoints).
+    pub fn http_url(&self) -> String {
+        format!("http://{}", self.http_addr)
+    }
+
+    /// The Service Fabric listener's base URL (HTTPS with its own self-signed certificate).
+    pub fn service_fabric_url(&self) -> String {
+        format!("https://{}", self.service_fabric_addr)
+    }
+
+    /// The SHA-1 thumbprint (upper-case hex) of the Service Fabric listener's certificate, as
+    /// `IDENTITY_SERVER_THUMBPRINT` carries it.
+    pub fn service_fabric_thumbprint(&self) -> &str {
+        &self.service_fabric_thumbprint
+    }
+
+    /// The HTTPS listener's address.
+    pub fn https_addr(&self) -> SocketAddr {
+        self.https_addr
+    }
+
+    /// The HTTP listener's address.
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_addr
+    }
+
+    /// The CA certificate (PEM) that clients must trust.
+    pub fn ca_cert_pem(&self) -> &str {
+        &self.ca_pem
+    }
+
+    /// Where the CA certificate is stored.
+    pub fn ca_cert_path(&self) -> &Path {
+        &self.ca_path
+    }
+
+    /// The state directory.
+    pub fn state_dir(&self) -> &Path {
+        &self.state_dir
+    }
+
+    /// The token endpoint of `tenant` (v2).
+    pub fn token_url(&self, tenant: &str) -> String {
+        format!("{}/{tenant}/oauth2/v2.0/token", self.https_url())
+    }
+
+    /// A reqwest client that trusts the emulator's CA (and nothing else), with timeouts.
+    pub fn http_client(&self) -> reqwest::Client {
+        let mut builder = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(30))
+            // Like azure_core's own transport: a redirect is an answer, not a hop.
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy();
+        match reqwest::Certificate::from_der(&self.ca_der) {
+            Ok(cert) => builder = builder.tls_certs_only([cert]),
+            Err(e) => tracing::error!(error = %e, "the emulator CA does not parse"),
+        }
+        builder.build().unwrap_or_default()
+    }
+
+    /// `azure_core` client options whose authority is this emulator and whose transport trusts
+    /// its CA: pass them to any credential's options and it talks to the emulator.
+    pub fn client_options(&self) -> azure_core::http::ClientOptions {
+        let mut custom = azure_core::cloud::CustomConfiguration::default();
+        custom.authority_host = self.https_url();
+        azure_core::http::ClientOptions {
+            cloud: Some(Arc::new(azure_core::cloud::CloudConfiguration::from(
+                custom,
+            ))),
+            transport: Some(azure_core::http::Transport::new(Arc::new(
+                self.http_client(),
+            ))),
+            ..Default::default()
+        }
+    }
+
+    /// The ready-file contents: URLs, CA path and the environment profile of every flow.
+    pub fn ready_info(&self) -> ReadyInfo {
+        let directory = self.shared.directory();
+        let token_file = self.federated_token_path();
+        let inputs = ProfileInputs {
+            https_url: &self.https_url(),
+            http_url: &self.http_url(),
+            service_fabric_url: &self.service_fabric_url(),
+            service_fabric_thumbprint: &self.service_fabric_thumbprint,
+            cli_config_dirs: self.cli_config_dirs(),
+            ca_cert_path: &self.ca_path,
+            directory: &directory,
+            federated_token_file: token_file.exists().then_some(token_file.as_path()),
+            now: self.shared.now(),
+        };
+        ReadyInfo {
+            https_url: self.https_url(),
+            http_url: self.http_url(),
+            service_fabric_url: self.service_fabric_url(),
+            service_fabric_thumbprint: self.service_fabric_thumbprint.clone(),
+            ca_cert_path: self.ca_path.clone(),
+            state_dir: self.state_dir.clone(),
+            profiles: ready::profiles(&inputs),
+        }
+    }
+
+    /// Writes the ready file atomically.
+    ///
+    /// # Errors
+    /// The I/O error.
+    pub fn write_ready_file(&self, path: &Path) -> std::io::Result<()> {
+        self.ready_info().write(path)
+    }
+
+    /// The workload identity token file the `workload_identity` profile points at.
+    pub fn federated_token_path(&self) -> PathBuf {
+        self.state_dir.join("tokens").join("kubernetes-token")
+    }
+
+    /// Config directories for the fake `az` and `azd`, signed in as the seed's first user
+    /// (written at start): `(AZURE_CONFIG_DIR, AZD_CONFIG_DIR)`.
+    pub fn cli_config_dirs(&self) -> (PathBuf, PathBuf) {
+        (self.state_dir.join("azure-cli"), self.state_dir.join("azd"))
+    }
+
+    /// Re-mints the workload identity token file now.
+    ///
+    /// # Errors
+    /// The I/O error.
+    pub fn write_federated_token_file(&self) -> std::io::Result<()> {
+        write_workload_token(&self.shared, &self.federated_token_path())
+    }
+
+    /// The requests received so far (oldest first), secrets redacted.
+    pub fn requests(&self) -> Vec<LoggedRequest> {
+        self.shared.log.snapshot()
+    }
+
+    /// Forgets the logged requests.
+    pub fn clear_requests(&self) {
+        self.shared.log.clear();
+    }
+
+    /// The configuration in force.
+    pub fn effective_seed(&self) -> Seed {
+        self.shared.directory().seed.clone()
+    }
+
+    /// Replaces the configuration.
+    ///
+    /// # Errors
+    /// A description of what is invalid.
+    pub fn apply_seed(&self, seed: Seed) -> Result<(), EmulatorError> {
+        self.shared.apply_seed(seed)
+    }
+
+    /// Installs a fault (see [`crate::faults`]); returns its id. Faults fire in the order they
+    /// were added; the first that matches a request wins.
+    ///
+    /// # Errors
+    /// When the fault's values make no sense (a probability outside 0..=1, a non-HTTP status).
+    pub fn add_fault(&self, fault: Fault) -> Result<u64, FaultError> {
+        self.shared.faults.add(fault)
+    }
+
+    /// The faults in effect, with how often each has fired and may still fire.
+    pub fn faults(&self) -> Vec<FaultStatus> {
+        self.shared.faults.list()
+    }
+
+    /// Removes the fault `id`; false when there is none.
+    pub fn remove_fault(&self, id: u64) -> bool {
+        self.shared.faults.remove(id)
+    }
+
+    /// Removes every fault.
+    pub fn clear_faults(&self) {
+        self.shared.faults.clear();
+    }
+
+    /// Back to the starting seed; clears the request log and the clock offset.
+    ///
+    /// # Errors
+    /// A description of what failed.
+    pub fn reset(&self) -> Result<(), EmulatorError> {
+        self.shared.reset()
+    }
+
+    /// Adds a tenant.
+    ///
+    /// # Errors
+    /// A description of what is invalid.
+    pub fn add_tenant(&self, tenant: Tenant) -> Result<(), EmulatorError> {
+        self.shared.add_tenant(tenant)
+    }
+
+    /// Adds an application.
+    ///
+    /// # Errors
+    /// A description of what is invalid.
+    pub fn add_application(&self, app: Application) -> Result<(), EmulatorError> {
+        self.shared.add_application(app)
+    }
+
+    /// Adds a client secret to the application `client_id`.
+    ///
+    /// # Errors
+    /// When no application has that id.
+    pub fn add_secret(&self, client_id: &str, secret: ClientSecret) -> Result<(), EmulatorError> {
+        self.shared.add_secret(client_id, secret)
+    }
+
+    /// Adds a certificate to the application `client_id`.
+    ///
+    /// # Errors
+    /// When no application has that id, or the certificate is unusable.
+    pub fn add_certificate(
+        &self,
+        client_id: &str,
+        cert: CertificateSpec,
+    ) -> Result<(), EmulatorError> {
+        self.shared.add_certificate(client_id, cert)
+    }
+
+    /// Adds a federated identity credential to the application `client_id`.
+    ///
+    /// # Errors
+    /// When no application has that id.
+    pub fn add_federated_credential(
+        &self,
+        client_id: &str,
+        fic: FederatedCredential,
+    ) -> Result<(), EmulatorError> {
+        self.shared.add_federated_credential(client_id, fic)
+    }
+
+    /// Mints a Kubernetes service-account token from the emulator's Kubernetes issuer.
+    pub fn mint_kubernetes_token(&self, request: &KubernetesTokenRequest) -> String {
+        self.shared.mint_kubernetes_token(request)
+    }
+
+    /// Shifts the emulator's clock by `secs` (tokens, assertion checks and expiry use it).
+    pub fn set_clock_offset(&self, secs: i64) {
+        self.shared.set_clock_offset(secs);
+    }
+
+    /// Rotates the access-token signing key. The previous key stays in JWKS for
+    /// `settings.key_grace_secs`. Returns the new key id.
+    ///
+    /// # Errors
+    /// When the new key cannot be generated or persisted.
+    pub fn rotate_signing_key(&self) -> Result<String, EmulatorError> {
+        self.shared.rotate(Ring::Tokens)
+    }
+
+    /// The paths of a generated application certificate: (PEM with key, PKCS#12).
+    pub fn generated_certificate_paths(&self, name: &str) -> Option<(PathBuf, PathBuf)> {
+        let directory = self.shared.directory();
+        let cert = directory.generated_certificate(name)?;
+        Some((cert.pem_path.clone(), cert.pfx_path.clone()))
+    }
+
+    /// Stops the listeners and waits for them.
+    pub async fn shutdown(mut self) {
+        let _ = self.shutdown.send(true);
+        for task in std::mem::take(&mut self.tasks) {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+}
