@@ -293,7 +293,20 @@ async fn a_configured_source_that_fails_stops_the_chain() {
         ..Default::default()
     }))
     .unwrap();
+    let named = vec![(
+        "EnvironmentCredential".to_string(),
+        env.clone() as Arc<dyn TokenCredential>,
+    )];
     let chain = ChainedTokenCredential::new(vec![env, az], None).unwrap();
+    let err = chain.get_token(&[ARM], None).await.unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("ChainedTokenCredential: credential 1 is configured but failed")
+            && text.contains("AADSTS7000215"),
+        "{err}"
+    );
+    // Named members are named in the message.
+    let chain = ChainedTokenCredential::with_names(named, None).unwrap();
     let err = chain.get_token(&[ARM], None).await.unwrap_err();
     assert!(
         err.to_string()

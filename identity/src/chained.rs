@@ -48,15 +48,6 @@ pub(crate) struct Chain {
     winner: AtomicUsize,
 }
 
-/// A credential's name: its `Debug` type name (every credential here prints it first).
-pub(crate) fn name_of(credential: &dyn TokenCredential) -> String {
-    let debug = format!("{credential:?}");
-    let end = debug
-        .find(|c: char| !(c.is_alphanumeric() || c == '_'))
-        .unwrap_or(debug.len());
-    debug[..end].to_string()
-}
-
 impl Chain {
     pub(crate) fn new(
         label: &'static str,
@@ -121,12 +112,30 @@ pub struct ChainedTokenCredential {
 }
 
 impl ChainedTokenCredential {
-    /// A chain of `sources`, tried in order.
+    /// A chain of `sources`, tried in order. Messages name them by position (`credential 1`,
+    /// …); each source's own error follows its name. [`Self::with_names`] names them.
     ///
     /// # Errors
     /// An empty list.
     pub fn new(
         sources: Vec<Arc<dyn TokenCredential>>,
+        options: Option<ChainedTokenCredentialOptions>,
+    ) -> azure_core::Result<Arc<Self>> {
+        let named = sources
+            .into_iter()
+            .enumerate()
+            .map(|(i, s)| (format!("credential {}", i + 1), s))
+            .collect();
+        Self::with_names(named, options)
+    }
+
+    /// A chain of named sources, tried in order; the names appear in its messages and logs.
+    /// (Addition beyond upstream.)
+    ///
+    /// # Errors
+    /// An empty list.
+    pub fn with_names(
+        sources: Vec<(String, Arc<dyn TokenCredential>)>,
         _options: Option<ChainedTokenCredentialOptions>,
     ) -> azure_core::Result<Arc<Self>> {
         if sources.is_empty() {
@@ -134,10 +143,6 @@ impl ChainedTokenCredential {
                 "a ChainedTokenCredential needs at least one credential",
             ));
         }
-        let sources = sources
-            .into_iter()
-            .map(|s| (name_of(s.as_ref()), s))
-            .collect();
         Ok(Arc::new(Self {
             chain: Chain::new(
                 "ChainedTokenCredential",
@@ -220,13 +225,21 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_failing_source_stops_the_chain_and_names_come_from_debug() {
+    async fn a_failing_source_stops_the_chain_and_is_named_by_position_or_by_its_name() {
         let (a, b) = (Stub::new(true, true), Stub::new(true, false));
-        let chain = ChainedTokenCredential::new(vec![a, b.clone()], None).unwrap();
+        let chain = ChainedTokenCredential::new(vec![a.clone(), b.clone()], None).unwrap();
         let err = chain.get_token(&["s"], None).await.unwrap_err();
         assert!(
             err.to_string()
-                .starts_with("ChainedTokenCredential: Stub is configured but failed"),
+                .starts_with("ChainedTokenCredential: credential 1 is configured but failed"),
+            "{err}"
+        );
+        let named = vec![("primary".to_string(), a as Arc<dyn TokenCredential>)];
+        let chain = ChainedTokenCredential::with_names(named, None).unwrap();
+        let err = chain.get_token(&["s"], None).await.unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("ChainedTokenCredential: primary is configured but failed"),
             "{err}"
         );
         assert_eq!(b.calls.load(Ordering::SeqCst), 0);
