@@ -35,6 +35,7 @@
 use std::collections::HashMap;
 
 use rustls_pki_types::pem::{PemObject, SectionKind};
+use serde::Serialize;
 use std::sync::{Arc, Mutex};
 
 use aws_lc_rs::rand::SystemRandom;
@@ -222,25 +223,44 @@ struct AssertionSigner {
     cached: Mutex<HashMap<String, (String, time::OffsetDateTime)>>,
 }
 
+/// The JOSE header of a certificate assertion: PS256, the leaf's SHA-256 thumbprint, and the
+/// chain when asked for (subject name / issuer authentication).
+#[derive(Serialize)]
+struct AssertionHeader {
+    alg: &'static str,
+    typ: &'static str,
+    #[serde(rename = "x5t#S256")]
+    x5t_s256: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    x5c: Option<Vec<String>>,
+}
+
+/// The claims Entra requires of a client assertion.
+#[derive(Serialize)]
+struct AssertionClaims<'a> {
+    aud: &'a str,
+    iss: &'a str,
+    sub: &'a str,
+    jti: String,
+    nbf: i64,
+    iat: i64,
+    exp: i64,
+}
+
 impl AssertionSigner {
-    fn header(&self) -> serde_json::Value {
+    fn header(&self) -> AssertionHeader {
         let leaf = &self.certificate.chain[0];
         let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, leaf);
-        let mut header = serde_json::json!({
-            "alg": "PS256",
-            "typ": "JWT",
-            "x5t#S256": URL_SAFE_NO_PAD.encode(digest.as_ref()),
+        let chain = self.send_chain.then(|| {
+            let chain = self.certificate.chain.iter();
+            chain.map(|c| STANDARD.encode(c)).collect()
         });
-        if self.send_chain {
-            let chain: Vec<String> = self
-                .certificate
-                .chain
-                .iter()
-                .map(|c| STANDARD.encode(c))
-                .collect();
-            header["x5c"] = serde_json::json!(chain);
+        AssertionHeader {
+            alg: "PS256",
+            typ: "JWT",
+            x5t_s256: URL_SAFE_NO_PAD.encode(digest.as_ref()),
+            x5c: chain,
         }
-        header
     }
 
     fn assertion(&self, audience: &str, client_id: &str, os: &Os) -> azure_core::Result<String> {
@@ -252,20 +272,28 @@ impl AssertionSigner {
             return Ok(assertion.clone());
         }
         let exp = now + ASSERTION_LIFETIME;
-        let claims = serde_json::json!({
-            "aud": audience,
-            "iss": client_id,
-            "sub": client_id,
-            "jti": uuid::Uuid::new_v4().to_string(),
-            "nbf": now.unix_timestamp(),
-            "iat": now.unix_timestamp(),
-            "exp": exp.unix_timestamp(),
-        });
-        let input = format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(self.header().to_string()),
-            URL_SAFE_NO_PAD.encode(claims.to_string())
-        );
+        let claims = AssertionClaims {
+            aud: audience,
+            iss: client_id,
+            sub: client_id,
+            jti: uuid::Uuid::new_v4().to_string(),
+            nbf: now.unix_timestamp(),
+            iat: now.unix_timestamp(),
+            exp: exp.unix_timestamp(),
+        };
+        let assertion = self.sign(&claims)?;
+        cached.insert(audience.to_string(), (assertion.clone(), exp));
+        Ok(assertion)
+    }
+
+    /// A compact JWS of `claims` under [`Self::header`], signed RSASSA-PSS SHA-256.
+    fn sign(&self, claims: &AssertionClaims<'_>) -> azure_core::Result<String> {
+        let encode = |json: serde_json::Result<Vec<u8>>| {
+            json.map(|bytes| URL_SAFE_NO_PAD.encode(bytes))
+                .map_err(|e| parse_error(&format!("failed to encode the assertion: {e}")))
+        };
+        let header = encode(serde_json::to_vec(&self.header()))?;
+        let input = format!("{header}.{}", encode(serde_json::to_vec(claims))?);
         let key = &self.certificate.key;
         let mut signature = vec![0; key.public_modulus_len()];
         key.sign(
@@ -275,9 +303,7 @@ impl AssertionSigner {
             &mut signature,
         )
         .map_err(|_| parse_error("failed to sign JWT"))?;
-        let assertion = format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature));
-        cached.insert(audience.to_string(), (assertion.clone(), exp));
-        Ok(assertion)
+        Ok(format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature)))
     }
 }
 
