@@ -2,7 +2,7 @@
 //! Azure Pipelines OIDC tokens.
 
 use serde::Serialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use crate::config::ServiceConnection;
 use crate::crypto::{self, SigningKey};
@@ -61,48 +61,113 @@ pub(crate) fn v2_issuer(origin: &str, tenant_id: &str) -> String {
     format!("{origin}/{tenant_id}/v2.0")
 }
 
+/// The claims of an access token as Entra issues them, v1 and v2, app and user (fields in
+/// alphabetical order, as Entra's tokens list them). Absent fields are left out.
+#[derive(Debug, Default, Serialize)]
+struct AccessTokenClaims<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    aio: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    appid: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    appidacr: Option<&'a str>,
+    aud: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    azp: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    azpacr: Option<&'a str>,
+    exp: i64,
+    iat: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    idp: Option<String>,
+    idtyp: &'static str,
+    iss: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+    nbf: i64,
+    oid: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    preferred_username: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rh: Option<String>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    roles: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scp: Option<&'static str>,
+    sub: String,
+    tid: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    upn: Option<&'a str>,
+    uti: String,
+    ver: &'static str,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    xms_cc: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    xms_mirid: Option<&'a str>,
+}
+
+impl<'a> AccessTokenClaims<'a> {
+    /// The claims every token has: audience, issuer, times, tenant, version, the caller.
+    fn common(v1: bool, audience: &'a str, tenant: &'a str, caller: (&'a str, &'a str)) -> Self {
+        let (client_id, acr) = caller;
+        let (appid, azp) = if v1 {
+            (Some(client_id), None)
+        } else {
+            (None, Some(client_id))
+        };
+        Self {
+            appid,
+            appidacr: appid.map(|_| acr),
+            azp,
+            azpacr: azp.map(|_| acr),
+            aud: audience,
+            tid: tenant,
+            uti: random_b64(16),
+            ver: if v1 { "1.0" } else { "2.0" },
+            ..Self::default()
+        }
+    }
+
+    /// Issued at `now`, expiring after `lifetime_secs`, by `issuer`.
+    fn at(mut self, issuer: String, now: i64, lifetime_secs: i64) -> Self {
+        self.iss = issuer;
+        self.iat = now;
+        self.nbf = now;
+        self.exp = now + lifetime_secs;
+        self
+    }
+}
+
+fn issuer(v1: bool, origin: &str, tenant_id: &str) -> String {
+    if v1 {
+        v1_issuer(tenant_id)
+    } else {
+        v2_issuer(origin, tenant_id)
+    }
+}
+
 /// Signs an app-only access token.
 pub(crate) fn app_token(key: &SigningKey, req: &AppTokenRequest<'_>) -> String {
     let v1 = req.version == 1;
-    let issuer = if v1 {
-        v1_issuer(req.tenant_id)
-    } else {
-        v2_issuer(req.origin, req.tenant_id)
-    };
-    let mut claims = Map::with_capacity(20);
-    claims.insert("aud".into(), json!(req.audience));
-    claims.insert("iss".into(), json!(issuer));
-    claims.insert("iat".into(), json!(req.now));
-    claims.insert("nbf".into(), json!(req.now));
-    claims.insert("exp".into(), json!(req.now + req.lifetime_secs));
-    claims.insert("aio".into(), json!(random_b64(48)));
-    let (caller, acr) = if v1 {
-        ("appid", "appidacr")
-    } else {
-        ("azp", "azpacr")
-    };
-    claims.insert(caller.into(), json!(req.client_id));
-    claims.insert(acr.into(), json!(req.auth.acr()));
-    if v1 {
-        claims.insert("idp".into(), json!(v1_issuer(req.tenant_id)));
+    let caller = (req.client_id, req.auth.acr());
+    let claims = AccessTokenClaims {
+        aio: Some(random_b64(48)),
+        idp: v1.then(|| v1_issuer(req.tenant_id)),
+        idtyp: "app",
+        oid: req.object_id,
+        rh: Some(format!("0.{}.", random_b64(32))),
+        roles: req.roles,
+        sub: req.object_id.to_string(),
+        xms_mirid: req.mi_resource_id,
+        xms_cc: req.capabilities,
+        ..AccessTokenClaims::common(v1, req.audience, req.tenant_id, caller)
     }
-    claims.insert("idtyp".into(), json!("app"));
-    claims.insert("oid".into(), json!(req.object_id));
-    claims.insert("rh".into(), json!(format!("0.{}.", random_b64(32))));
-    if !req.roles.is_empty() {
-        claims.insert("roles".into(), json!(req.roles));
-    }
-    claims.insert("sub".into(), json!(req.object_id));
-    claims.insert("tid".into(), json!(req.tenant_id));
-    claims.insert("uti".into(), json!(random_b64(16)));
-    claims.insert("ver".into(), json!(if v1 { "1.0" } else { "2.0" }));
-    if let Some(mirid) = req.mi_resource_id {
-        claims.insert("xms_mirid".into(), json!(mirid));
-    }
-    if !req.capabilities.is_empty() {
-        claims.insert("xms_cc".into(), json!(req.capabilities));
-    }
-    key.sign_jwt(&Value::Object(claims), v1)
+    .at(
+        issuer(v1, req.origin, req.tenant_id),
+        req.now,
+        req.lifetime_secs,
+    );
+    key.sign_jwt(&claims, v1)
 }
 
 /// The Azure CLI's public client id: user tokens from Cloud Shell and the developer tools are
@@ -120,37 +185,19 @@ pub(crate) fn user_token(
     origin: &str,
 ) -> String {
     let v1 = version == 1;
-    let issuer = if v1 {
-        v1_issuer(&user.tenant)
-    } else {
-        v2_issuer(origin, &user.tenant)
-    };
-    let mut claims = Map::with_capacity(20);
-    claims.insert("aud".into(), json!(audience));
-    claims.insert("iss".into(), json!(issuer));
-    claims.insert("iat".into(), json!(now));
-    claims.insert("nbf".into(), json!(now));
-    claims.insert("exp".into(), json!(now + lifetime_secs));
-    let (caller, acr) = if v1 {
-        ("appid", "appidacr")
-    } else {
-        ("azp", "azpacr")
-    };
-    claims.insert(caller.into(), json!(AZURE_CLI_CLIENT_ID));
-    claims.insert(acr.into(), json!("0"));
-    claims.insert("idtyp".into(), json!("user"));
-    claims.insert("name".into(), json!(user.display_name));
-    claims.insert("oid".into(), json!(user.object_id));
-    claims.insert("scp".into(), json!("user_impersonation"));
-    claims.insert("sub".into(), json!(random_b64(32)));
-    claims.insert("tid".into(), json!(user.tenant));
-    claims.insert(
-        if v1 { "upn" } else { "preferred_username" }.into(),
-        json!(user.user_principal_name),
-    );
-    claims.insert("uti".into(), json!(random_b64(16)));
-    claims.insert("ver".into(), json!(if v1 { "1.0" } else { "2.0" }));
-    key.sign_jwt(&Value::Object(claims), v1)
+    let upn = user.user_principal_name.as_str();
+    let claims = AccessTokenClaims {
+        idtyp: "user",
+        name: Some(&user.display_name),
+        oid: &user.object_id,
+        scp: Some("user_impersonation"),
+        sub: random_b64(32),
+        upn: v1.then_some(upn),
+        preferred_username: (!v1).then_some(upn),
+        ..AccessTokenClaims::common(v1, audience, &user.tenant, (AZURE_CLI_CLIENT_ID, "0"))
+    }
+    .at(issuer(v1, origin, &user.tenant), now, lifetime_secs);
+    key.sign_jwt(&claims, v1)
 }
 
 /// Claims of a projected Kubernetes service-account token.
@@ -161,9 +208,22 @@ struct KubernetesClaims<'a> {
     iat: i64,
     iss: &'a str,
     #[serde(rename = "kubernetes.io")]
-    kubernetes: Value,
+    kubernetes: KubernetesInfo<'a>,
     nbf: i64,
     sub: String,
+}
+
+/// The `kubernetes.io` claim: the pod's namespace and service account.
+#[derive(Debug, Serialize)]
+struct KubernetesInfo<'a> {
+    namespace: &'a str,
+    serviceaccount: ServiceAccount<'a>,
+}
+
+#[derive(Debug, Serialize)]
+struct ServiceAccount<'a> {
+    name: &'a str,
+    uid: String,
 }
 
 /// What to mint a Kubernetes token for.
@@ -216,10 +276,13 @@ pub(crate) fn kubernetes_token(
         exp: now + req.lifetime_secs.unwrap_or(3600),
         iat: now,
         iss: issuer,
-        kubernetes: json!({
-            "namespace": req.namespace,
-            "serviceaccount": { "name": req.service_account, "uid": uuid::Uuid::new_v4().to_string() },
-        }),
+        kubernetes: KubernetesInfo {
+            namespace: &req.namespace,
+            serviceaccount: ServiceAccount {
+                name: &req.service_account,
+                uid: uuid::Uuid::new_v4().to_string(),
+            },
+        },
         nbf: now,
         sub: format!(
             "system:serviceaccount:{}:{}",
@@ -229,26 +292,50 @@ pub(crate) fn kubernetes_token(
     key.sign_jwt(&claims, false)
 }
 
+/// Claims of an Azure Pipelines OIDC token.
+#[derive(Debug, Serialize)]
+struct PipelinesClaims<'a> {
+    aud: &'static str,
+    def_id: &'static str,
+    exp: i64,
+    iat: i64,
+    iss: String,
+    jti: String,
+    nbf: i64,
+    org_id: &'a str,
+    prj_id: &'a str,
+    rpo_id: String,
+    rpo_ref: &'static str,
+    rpo_uri: String,
+    rpo_ver: &'static str,
+    run_id: &'static str,
+    sc_id: &'a str,
+    sub: String,
+}
+
 /// Signs an Azure Pipelines OIDC token for a service connection.
 pub(crate) fn pipelines_token(key: &SigningKey, conn: &ServiceConnection, now: i64) -> String {
-    let claims = json!({
-        "jti": uuid::Uuid::new_v4().to_string(),
-        "sub": conn.subject(),
-        "aud": crate::config::well_known::FEDERATION_AUDIENCE,
-        "org_id": conn.organization_id,
-        "prj_id": conn.project_id,
-        "sc_id": conn.service_connection_id,
-        "def_id": "1",
-        "rpo_id": uuid::Uuid::new_v4().to_string(),
-        "rpo_uri": format!("https://dev.azure.com/{}/{}/_git/{}", conn.organization, conn.project, conn.project),
-        "rpo_ver": "0000000000000000000000000000000000000000",
-        "rpo_ref": "refs/heads/main",
-        "run_id": "1",
-        "iss": conn.issuer(),
-        "nbf": now,
-        "exp": now + 600,
-        "iat": now,
-    });
+    let claims = PipelinesClaims {
+        aud: crate::config::well_known::FEDERATION_AUDIENCE,
+        def_id: "1",
+        exp: now + 600,
+        iat: now,
+        iss: conn.issuer(),
+        jti: uuid::Uuid::new_v4().to_string(),
+        nbf: now,
+        org_id: &conn.organization_id,
+        prj_id: &conn.project_id,
+        rpo_id: uuid::Uuid::new_v4().to_string(),
+        rpo_ref: "refs/heads/main",
+        rpo_uri: format!(
+            "https://dev.azure.com/{}/{}/_git/{}",
+            conn.organization, conn.project, conn.project
+        ),
+        rpo_ver: "0000000000000000000000000000000000000000",
+        run_id: "1",
+        sc_id: &conn.service_connection_id,
+        sub: conn.subject(),
+    };
     key.sign_jwt(&claims, false)
 }
 

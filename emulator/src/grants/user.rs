@@ -2,7 +2,7 @@
 //! the token response. Refresh tokens are stateless: JWTs signed with the token key, so they
 //! survive an emulator restart like the keys do.
 
-use serde_json::json;
+use serde::Serialize;
 
 use super::{Grant, OIDC_SCOPES, TokenResponse, V2Token};
 use crate::config::User;
@@ -31,6 +31,17 @@ fn resource_of(scope: &str) -> Option<String> {
     }
 }
 
+/// The claims of a refresh token: whose, for which client, and how long it lives.
+#[derive(Debug, Serialize)]
+struct RefreshClaims<'a> {
+    cid: &'a str,
+    exp: i64,
+    iat: i64,
+    sub: &'a str,
+    tid: &'a str,
+    typ: &'static str,
+}
+
 /// A refresh token for `user` and `client_id`: a JWT signed with the token key.
 pub(crate) fn mint_refresh_token(
     shared: &Shared,
@@ -38,17 +49,15 @@ pub(crate) fn mint_refresh_token(
     client_id: &str,
     now: i64,
 ) -> String {
-    shared.signing_key(Ring::Tokens).sign_jwt(
-        &json!({
-            "typ": "refresh",
-            "sub": user.object_id,
-            "tid": user.tenant,
-            "cid": client_id,
-            "iat": now,
-            "exp": now + REFRESH_LIFETIME_SECS,
-        }),
-        false,
-    )
+    let claims = RefreshClaims {
+        cid: client_id,
+        exp: now + REFRESH_LIFETIME_SECS,
+        iat: now,
+        sub: &user.object_id,
+        tid: &user.tenant,
+        typ: "refresh",
+    };
+    shared.signing_key(Ring::Tokens).sign_jwt(&claims, false)
 }
 
 /// Issues a user token response for `user` and the request's `scope`.
