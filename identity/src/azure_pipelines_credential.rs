@@ -28,7 +28,7 @@
 
 use std::sync::Arc;
 
-use azure_core::credentials::{AccessToken, Secret, TokenCredential, TokenRequestOptions};
+use azure_core::credentials::{AccessToken, Secret, TokenRequestOptions};
 use azure_core::error::{Error, ErrorKind};
 use azure_core::http::{ClientMethodOptions, Context, Method, Pipeline, Request, Url};
 use serde::Deserialize;
@@ -199,14 +199,22 @@ impl AzurePipelinesCredential {
     }
 }
 
-#[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
-#[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
-impl TokenCredential for AzurePipelinesCredential {
-    async fn get_token(
+impl crate::cached::CachedCredential for AzurePipelinesCredential {
+    fn cached(
         &self,
         scopes: &[&str],
-        options: Option<TokenRequestOptions<'_>>,
-    ) -> azure_core::Result<AccessToken> {
-        self.0.token(scopes, options).await
+        options: Option<&TokenRequestOptions<'_>>,
+    ) -> Option<AccessToken> {
+        self.0.cached(scopes, options)
+    }
+
+    fn fetch_token<'a>(
+        &'a self,
+        scopes: &'a [&'a str],
+        options: &'a TokenRequestOptions<'a>,
+    ) -> impl std::future::Future<Output = azure_core::Result<AccessToken>> + Send + 'a {
+        self.0.fetch_token(scopes, options)
     }
 }
+
+crate::cached::cached_token_credential!(AzurePipelinesCredential);

@@ -49,10 +49,10 @@
 
 use std::sync::Arc;
 
-use azure_core::credentials::{AccessToken, TokenCredential, TokenRequestOptions};
+use azure_core::credentials::{AccessToken, TokenRequestOptions};
 use azure_core::http::{ClientMethodOptions, ClientOptions};
 
-use crate::confidential::{Confidential, Label, options_or_default};
+use crate::confidential::{Confidential, Label};
 use crate::os::Os;
 use crate::token::FetchRequest;
 use crate::token::FetchedToken;
@@ -153,29 +153,25 @@ impl<C: ClientAssertion> ClientAssertionCredential<C> {
             .request_with_assertion(&request, &self.core.client_id, &assertion, &self.core.os)
             .await
     }
+}
 
-    /// The token-credential behaviour, callable by the credentials that wrap this one.
-    pub(crate) async fn token(
+impl<C: ClientAssertion> crate::cached::CachedCredential for ClientAssertionCredential<C> {
+    fn cached(
         &self,
         scopes: &[&str],
-        options: Option<TokenRequestOptions<'_>>,
-    ) -> azure_core::Result<AccessToken> {
+        options: Option<&TokenRequestOptions<'_>>,
+    ) -> Option<AccessToken> {
+        self.core.try_cached(scopes, options)
+    }
+
+    fn fetch_token<'a>(
+        &'a self,
+        scopes: &'a [&'a str],
+        options: &'a TokenRequestOptions<'a>,
+    ) -> impl std::future::Future<Output = azure_core::Result<AccessToken>> + Send + 'a {
         self.core
-            .get_token(scopes, options_or_default(&options), |request| {
-                self.fetch(request)
-            })
-            .await
+            .get_token(scopes, options, |request| self.fetch(request))
     }
 }
 
-#[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
-#[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
-impl<C: ClientAssertion> TokenCredential for ClientAssertionCredential<C> {
-    async fn get_token(
-        &self,
-        scopes: &[&str],
-        options: Option<TokenRequestOptions<'_>>,
-    ) -> azure_core::Result<AccessToken> {
-        self.token(scopes, options).await
-    }
-}
+crate::cached::cached_token_credential!(impl<C: ClientAssertion> ClientAssertionCredential<C>);

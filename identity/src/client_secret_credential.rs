@@ -25,10 +25,10 @@
 
 use std::sync::Arc;
 
-use azure_core::credentials::Secret;
+use azure_core::credentials::{AccessToken, Secret, TokenRequestOptions};
 use azure_core::http::ClientOptions;
 
-use crate::confidential::{Confidential, Label, confidential_token_credential};
+use crate::confidential::{Confidential, Label};
 use crate::errors::require_non_empty;
 use crate::os::Os;
 use crate::token::FetchRequest;
@@ -108,4 +108,23 @@ impl ClientSecretCredential {
     }
 }
 
-confidential_token_credential!(ClientSecretCredential);
+impl crate::cached::CachedCredential for ClientSecretCredential {
+    fn cached(
+        &self,
+        scopes: &[&str],
+        options: Option<&TokenRequestOptions<'_>>,
+    ) -> Option<AccessToken> {
+        self.core.try_cached(scopes, options)
+    }
+
+    fn fetch_token<'a>(
+        &'a self,
+        scopes: &'a [&'a str],
+        options: &'a TokenRequestOptions<'a>,
+    ) -> impl std::future::Future<Output = azure_core::Result<AccessToken>> + Send + 'a {
+        self.core
+            .get_token(scopes, options, |request| self.fetch(request))
+    }
+}
+
+crate::cached::cached_token_credential!(ClientSecretCredential);

@@ -32,6 +32,7 @@
 
 mod azure_pipelines_credential;
 mod cache;
+mod cached;
 mod chained;
 mod client_assertion_credential;
 #[cfg(feature = "client_certificate")]

@@ -27,7 +27,7 @@
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use azure_core::credentials::{AccessToken, TokenCredential, TokenRequestOptions};
+use azure_core::credentials::{AccessToken, TokenRequestOptions};
 use azure_core::error::{Error, ErrorKind};
 use azure_core::http::ClientMethodOptions;
 use time::{Duration, OffsetDateTime};
@@ -172,14 +172,22 @@ impl WorkloadIdentityCredential {
     }
 }
 
-#[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
-#[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
-impl TokenCredential for WorkloadIdentityCredential {
-    async fn get_token(
+impl crate::cached::CachedCredential for WorkloadIdentityCredential {
+    fn cached(
         &self,
         scopes: &[&str],
-        options: Option<TokenRequestOptions<'_>>,
-    ) -> azure_core::Result<AccessToken> {
-        self.0.token(scopes, options).await
+        options: Option<&TokenRequestOptions<'_>>,
+    ) -> Option<AccessToken> {
+        self.0.cached(scopes, options)
+    }
+
+    fn fetch_token<'a>(
+        &'a self,
+        scopes: &'a [&'a str],
+        options: &'a TokenRequestOptions<'a>,
+    ) -> impl std::future::Future<Output = azure_core::Result<AccessToken>> + Send + 'a {
+        self.0.fetch_token(scopes, options)
     }
 }
+
+crate::cached::cached_token_credential!(WorkloadIdentityCredential);

@@ -51,7 +51,7 @@ mod tls;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use azure_core::credentials::{AccessToken, TokenCredential, TokenRequestOptions};
+use azure_core::credentials::{AccessToken, TokenRequestOptions};
 use azure_core::error::{Error, ErrorKind};
 use azure_core::http::{ClientOptions, Context, Pipeline, RawResponse};
 
@@ -296,14 +296,9 @@ fn failure(source: &Source, response: RawResponse, status: u16, retries: u32) ->
     )
 }
 
-#[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
-#[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
-impl TokenCredential for ManagedIdentityCredential {
-    async fn get_token(
-        &self,
-        scopes: &[&str],
-        options: Option<TokenRequestOptions<'_>>,
-    ) -> azure_core::Result<AccessToken> {
+impl ManagedIdentityCredential {
+    /// The one scope managed identity takes, as a resource.
+    fn resource<'s>(scopes: &[&'s str]) -> azure_core::Result<&'s str> {
         validate_scopes(scopes)?;
         let [scope] = scopes else {
             return Err(credential_error(format!(
@@ -311,16 +306,20 @@ impl TokenCredential for ManagedIdentityCredential {
                 scopes.len()
             )));
         };
-        let resource = scope.strip_suffix("/.default").unwrap_or(scope);
+        Ok(scope.strip_suffix("/.default").unwrap_or(scope))
+    }
+
+    async fn token(
+        &self,
+        scopes: &[&str],
+        options: &TokenRequestOptions<'_>,
+    ) -> azure_core::Result<AccessToken> {
+        let resource = Self::resource(scopes)?;
         let key = CacheKey {
             scopes,
             tenant: None,
             claims: None,
         };
-        if let Some(token) = self.cache.try_hit(&key, self.os.clock.as_ref()) {
-            return Ok(token);
-        }
-        let options = options.unwrap_or_default();
         let context = &options.method_options.context;
         Box::pin(
             self.cache
@@ -332,3 +331,31 @@ impl TokenCredential for ManagedIdentityCredential {
         .map_err(|e| authentication_error(NAME, Some(FRAGMENT), e))
     }
 }
+
+impl crate::cached::CachedCredential for ManagedIdentityCredential {
+    fn cached(
+        &self,
+        scopes: &[&str],
+        _options: Option<&TokenRequestOptions<'_>>,
+    ) -> Option<AccessToken> {
+        if scopes.len() != 1 {
+            return None;
+        }
+        let key = CacheKey {
+            scopes,
+            tenant: None,
+            claims: None,
+        };
+        self.cache.try_hit(&key, self.os.clock.as_ref())
+    }
+
+    fn fetch_token<'a>(
+        &'a self,
+        scopes: &'a [&'a str],
+        options: &'a TokenRequestOptions<'a>,
+    ) -> impl std::future::Future<Output = azure_core::Result<AccessToken>> + Send + 'a {
+        self.token(scopes, options)
+    }
+}
+
+crate::cached::cached_token_credential!(ManagedIdentityCredential);
