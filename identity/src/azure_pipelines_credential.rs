@@ -28,7 +28,7 @@
 
 use std::sync::Arc;
 
-use azure_core::credentials::{AccessToken, Secret, TokenRequestOptions};
+use azure_core::credentials::Secret;
 use azure_core::error::{Error, ErrorKind};
 use azure_core::http::{ClientMethodOptions, Context, Method, Pipeline, Request, Url};
 use serde::Deserialize;
@@ -199,22 +199,4 @@ impl AzurePipelinesCredential {
     }
 }
 
-impl crate::cached::CachedCredential for AzurePipelinesCredential {
-    fn cached(
-        &self,
-        scopes: &[&str],
-        options: Option<&TokenRequestOptions<'_>>,
-    ) -> Option<AccessToken> {
-        self.0.cached(scopes, options)
-    }
-
-    fn fetch_token<'a>(
-        &'a self,
-        scopes: &'a [&'a str],
-        options: &'a TokenRequestOptions<'a>,
-    ) -> impl std::future::Future<Output = azure_core::Result<AccessToken>> + Send + 'a {
-        self.0.fetch_token(scopes, options)
-    }
-}
-
-crate::cached::cached_token_credential!(AzurePipelinesCredential);
+crate::cached::cached_token_credential!(wraps AzurePipelinesCredential);

@@ -29,8 +29,58 @@ pub(crate) trait CachedCredential: Send + Sync {
 }
 
 /// Implements `TokenCredential` for a [`CachedCredential`]: `cached_token_credential!(Type)`,
-/// or `cached_token_credential!(impl<C: Bound> Type<C>)` for a generic one.
+/// or `cached_token_credential!(impl<C: Bound> Type<C>)` for a generic one. With
+/// `confidential` first, it also implements [`CachedCredential`] for a type with a
+/// `core: Confidential` field and an `async fn fetch(&self, FetchRequest<'_>)`; with `wraps`,
+/// for a newtype over such a credential.
 macro_rules! cached_token_credential {
+    (confidential impl<$($g:ident: $b:path),*> $ty:ty) => {
+        impl<$($g: $b),*> $crate::cached::CachedCredential for $ty {
+            fn cached(
+                &self,
+                scopes: &[&str],
+                options: Option<&azure_core::credentials::TokenRequestOptions<'_>>,
+            ) -> Option<azure_core::credentials::AccessToken> {
+                self.core.try_cached(scopes, options)
+            }
+
+            fn fetch_token<'a>(
+                &'a self,
+                scopes: &'a [&'a str],
+                options: &'a azure_core::credentials::TokenRequestOptions<'a>,
+            ) -> impl std::future::Future<Output = azure_core::Result<azure_core::credentials::AccessToken>>
+                   + Send
+                   + 'a {
+                self.core.get_token(scopes, options, |request| self.fetch(request))
+            }
+        }
+        $crate::cached::cached_token_credential!(impl<$($g: $b),*> $ty);
+    };
+    (confidential $ty:ty) => {
+        $crate::cached::cached_token_credential!(confidential impl<> $ty);
+    };
+    (wraps $ty:ty) => {
+        impl $crate::cached::CachedCredential for $ty {
+            fn cached(
+                &self,
+                scopes: &[&str],
+                options: Option<&azure_core::credentials::TokenRequestOptions<'_>>,
+            ) -> Option<azure_core::credentials::AccessToken> {
+                self.0.cached(scopes, options)
+            }
+
+            fn fetch_token<'a>(
+                &'a self,
+                scopes: &'a [&'a str],
+                options: &'a azure_core::credentials::TokenRequestOptions<'a>,
+            ) -> impl std::future::Future<Output = azure_core::Result<azure_core::credentials::AccessToken>>
+                   + Send
+                   + 'a {
+                self.0.fetch_token(scopes, options)
+            }
+        }
+        $crate::cached::cached_token_credential!($ty);
+    };
     (impl<$($g:ident: $b:path),*> $ty:ty) => {
         impl<$($g: $b),*> azure_core::credentials::TokenCredential for $ty {
             fn get_token<'life0, 'life1, 'life2, 'life3, 'async_trait>(

@@ -49,7 +49,6 @@
 
 use std::sync::Arc;
 
-use azure_core::credentials::{AccessToken, TokenRequestOptions};
 use azure_core::http::{ClientMethodOptions, ClientOptions};
 
 use crate::confidential::{Confidential, Label};
@@ -155,23 +154,4 @@ impl<C: ClientAssertion> ClientAssertionCredential<C> {
     }
 }
 
-impl<C: ClientAssertion> crate::cached::CachedCredential for ClientAssertionCredential<C> {
-    fn cached(
-        &self,
-        scopes: &[&str],
-        options: Option<&TokenRequestOptions<'_>>,
-    ) -> Option<AccessToken> {
-        self.core.try_cached(scopes, options)
-    }
-
-    fn fetch_token<'a>(
-        &'a self,
-        scopes: &'a [&'a str],
-        options: &'a TokenRequestOptions<'a>,
-    ) -> impl std::future::Future<Output = azure_core::Result<AccessToken>> + Send + 'a {
-        self.core
-            .get_token(scopes, options, |request| self.fetch(request))
-    }
-}
-
-crate::cached::cached_token_credential!(impl<C: ClientAssertion> ClientAssertionCredential<C>);
+crate::cached::cached_token_credential!(confidential impl<C: ClientAssertion> ClientAssertionCredential<C>);

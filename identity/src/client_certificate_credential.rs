@@ -40,7 +40,7 @@ use std::sync::{Arc, Mutex};
 
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{self, KeyPair, RsaKeyPair};
-use azure_core::credentials::{AccessToken, Secret, SecretBytes, TokenRequestOptions};
+use azure_core::credentials::{Secret, SecretBytes};
 use azure_core::error::{Error, ErrorKind};
 use azure_core::http::ClientOptions;
 use base64::Engine;
@@ -380,23 +380,4 @@ impl ClientCertificateCredential {
     }
 }
 
-impl crate::cached::CachedCredential for ClientCertificateCredential {
-    fn cached(
-        &self,
-        scopes: &[&str],
-        options: Option<&TokenRequestOptions<'_>>,
-    ) -> Option<AccessToken> {
-        self.core.try_cached(scopes, options)
-    }
-
-    fn fetch_token<'a>(
-        &'a self,
-        scopes: &'a [&'a str],
-        options: &'a TokenRequestOptions<'a>,
-    ) -> impl std::future::Future<Output = azure_core::Result<AccessToken>> + Send + 'a {
-        self.core
-            .get_token(scopes, options, |request| self.fetch(request))
-    }
-}
-
-crate::cached::cached_token_credential!(ClientCertificateCredential);
+crate::cached::cached_token_credential!(confidential ClientCertificateCredential);

@@ -25,7 +25,7 @@
 
 use std::sync::Arc;
 
-use azure_core::credentials::{AccessToken, Secret, TokenRequestOptions};
+use azure_core::credentials::Secret;
 use azure_core::http::ClientOptions;
 
 use crate::confidential::{Confidential, Label};
@@ -108,23 +108,4 @@ impl ClientSecretCredential {
     }
 }
 
-impl crate::cached::CachedCredential for ClientSecretCredential {
-    fn cached(
-        &self,
-        scopes: &[&str],
-        options: Option<&TokenRequestOptions<'_>>,
-    ) -> Option<AccessToken> {
-        self.core.try_cached(scopes, options)
-    }
-
-    fn fetch_token<'a>(
-        &'a self,
-        scopes: &'a [&'a str],
-        options: &'a TokenRequestOptions<'a>,
-    ) -> impl std::future::Future<Output = azure_core::Result<AccessToken>> + Send + 'a {
-        self.core
-            .get_token(scopes, options, |request| self.fetch(request))
-    }
-}
-
-crate::cached::cached_token_credential!(ClientSecretCredential);
+crate::cached::cached_token_credential!(confidential ClientSecretCredential);

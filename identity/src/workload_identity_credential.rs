@@ -27,7 +27,6 @@
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use azure_core::credentials::{AccessToken, TokenRequestOptions};
 use azure_core::error::{Error, ErrorKind};
 use azure_core::http::ClientMethodOptions;
 use time::{Duration, OffsetDateTime};
@@ -172,22 +171,4 @@ impl WorkloadIdentityCredential {
     }
 }
 
-impl crate::cached::CachedCredential for WorkloadIdentityCredential {
-    fn cached(
-        &self,
-        scopes: &[&str],
-        options: Option<&TokenRequestOptions<'_>>,
-    ) -> Option<AccessToken> {
-        self.0.cached(scopes, options)
-    }
-
-    fn fetch_token<'a>(
-        &'a self,
-        scopes: &'a [&'a str],
-        options: &'a TokenRequestOptions<'a>,
-    ) -> impl std::future::Future<Output = azure_core::Result<AccessToken>> + Send + 'a {
-        self.0.fetch_token(scopes, options)
-    }
-}
-
-crate::cached::cached_token_credential!(WorkloadIdentityCredential);
+crate::cached::cached_token_credential!(wraps WorkloadIdentityCredential);
