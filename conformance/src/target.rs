@@ -100,9 +100,17 @@ impl Target {
     ) -> Result<Value, String> {
         let method = reqwest::Method::from_bytes(method.as_bytes()).map_err(|e| e.to_string())?;
         let url = format!("{}/_emulator{path}", self.ready.https_url);
+        let is_post = method == reqwest::Method::POST;
         let mut request = self.http.request(method, &url);
-        if let Some(body) = body {
-            request = request.json(body);
+        // The control plane takes POSTs as JSON only (a web page cannot send those).
+        let empty = Value::Object(Default::default());
+        match body {
+            Some(body) => request = request.json(body),
+            None if is_post => request = request.json(&empty),
+            None => {}
+        }
+        if let Ok(token) = std::env::var("ENTRA_EMULATOR_CONTROL_TOKEN") {
+            request = request.bearer_auth(token);
         }
         let response = request.send().await.map_err(|e| format!("{url}: {e}"))?;
         let status = response.status();

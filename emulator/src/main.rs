@@ -57,6 +57,18 @@ struct RunArgs {
     /// Reject unknown form fields and resources the seed does not define (Entra-strict).
     #[arg(long, global = true)]
     strict: bool,
+    /// The address to listen on. Anything but loopback requires --control-token.
+    #[arg(long, global = true, default_value = "127.0.0.1")]
+    bind: std::net::IpAddr,
+    /// A token every control-plane call (`/_emulator/*`) must present as
+    /// `Authorization: Bearer <token>`; required with a non-loopback --bind.
+    #[arg(
+        long,
+        global = true,
+        env = "ENTRA_EMULATOR_CONTROL_TOKEN",
+        hide_env_values = true
+    )]
+    control_token: Option<String>,
     /// Inject a fault (repeatable): `ACTION@ENDPOINT[,key=value...]` or a JSON object, e.g.
     /// `throttle@token,retry_after=5,times=2`, `status@imds,status=503`, `hang@app_service`,
     /// `latency@*,ms=200,probability=0.5,seed=7`. See the README's fault table.
@@ -153,7 +165,11 @@ async fn start(args: &RunArgs, state_dir: PathBuf) -> Result<Emulator, String> {
             .or_else(default_arc_dir)
             .map(|d| d.display().to_string());
     }
-    Emulator::builder()
+    let mut builder = Emulator::builder().bind(args.bind);
+    if let Some(token) = &args.control_token {
+        builder = builder.control_token(token.clone());
+    }
+    builder
         .state_dir(state_dir)
         .seed(seed)
         .https_port(args.https_port)

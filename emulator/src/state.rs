@@ -44,6 +44,8 @@ pub(crate) struct Shared {
     pub(crate) arc_secrets: ArcSecrets,
     /// The faults in effect.
     pub(crate) faults: FaultSet,
+    /// The token every control-plane call must present, when configured.
+    pub(crate) control_token: Option<String>,
 }
 
 tokio::task_local! {
@@ -119,6 +121,7 @@ impl Shared {
             https_origin: std::sync::OnceLock::new(),
             arc_secrets: ArcSecrets::default(),
             faults,
+            control_token: None,
         })
     }
 
@@ -175,12 +178,13 @@ impl Shared {
     /// a `clock_skew` fault on the request being served.
     pub(crate) fn now(&self) -> OffsetDateTime {
         let skew = REQUEST_SKEW_SECS.try_with(|s| *s).unwrap_or(0);
-        self.clock.now()
-            + Duration::seconds(
-                self.clock_offset_secs
-                    .load(Ordering::Relaxed)
-                    .saturating_add(skew),
-            )
+        let offset = self
+            .clock_offset_secs
+            .load(Ordering::Relaxed)
+            .saturating_add(skew);
+        let now = self.clock.now();
+        // An offset beyond the calendar's range is ignored rather than allowed to panic.
+        now.checked_add(Duration::seconds(offset)).unwrap_or(now)
     }
 
     pub(crate) fn set_clock_offset(&self, secs: i64) {

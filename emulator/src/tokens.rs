@@ -273,7 +273,7 @@ pub(crate) fn kubernetes_token(
         .unwrap_or(crate::config::well_known::FEDERATION_AUDIENCE);
     let claims = KubernetesClaims {
         aud: [audience],
-        exp: now + req.lifetime_secs.unwrap_or(3600),
+        exp: now.saturating_add(req.lifetime_secs.unwrap_or(3600)),
         iat: now,
         iss: issuer,
         kubernetes: KubernetesInfo {

@@ -385,8 +385,7 @@ async fn the_control_plane_adds_lists_and_removes_faults() {
     assert_eq!(added["id"], 1);
     let short: Value = http
         .post(&base)
-        .header("content-type", "text/plain")
-        .body("throttle@token,retry_after=2")
+        .json(&json!({"spec": "throttle@token,retry_after=2"}))
         .send()
         .await
         .unwrap()

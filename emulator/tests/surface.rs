@@ -234,6 +234,7 @@ async fn rotation_keeps_the_previous_key_published_for_the_grace_period() {
     let response: Value = emu
         .http_client()
         .post(format!("{}/_emulator/keys/rotate", emu.https_url()))
+        .json(&json!({}))
         .send()
         .await
         .unwrap()
@@ -447,7 +448,12 @@ async fn control_plane_adds_apps_secrets_and_federated_credentials_at_run_time()
     let body: Value = r.json().await.unwrap();
     assert!(body["message"].as_str().unwrap().contains("nope"));
     // Reset forgets it.
-    client.post(format!("{base}/reset")).send().await.unwrap();
+    client
+        .post(format!("{base}/reset"))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(
         token(&emu, well_known::TENANT_ID, &form_secret_runtime())
             .await

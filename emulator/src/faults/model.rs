@@ -28,9 +28,10 @@ pub struct FaultMatch {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum FaultAction {
-    /// Answer with `status`. Without a `body`, the body is an error in the endpoint's own shape
-    /// (Entra's for token/discovery/JWKS/Cloud Shell, `{"error","error_description"}` for the
-    /// managed-identity hosts). `retry_after` adds a `Retry-After` header (seconds).
+    /// Answer with `status`. Without a `body`, the body is an error in the endpoint's host's
+    /// own shape (see [`crate::wire`]: Entra's for token/discovery/JWKS, IMDS's for IMDS and
+    /// Arc, App Service's for App Service and Azure ML, Service Fabric's, Cloud Shell's, Azure
+    /// DevOps'). `retry_after` adds a `Retry-After` header (seconds).
     Status {
         /// The HTTP status.
         status: u16,

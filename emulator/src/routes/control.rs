@@ -241,23 +241,16 @@ async fn list_faults(State(s): State<Arc<Shared>>) -> Response {
     Json(s.faults.list()).into_response()
 }
 
-/// `POST /_emulator/faults`: a fault as JSON, or (as `text/plain`) in the `--fault` short form.
-async fn add_fault(
-    State(s): State<Arc<Shared>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response> {
-    let text = std::str::from_utf8(&body)
-        .map_err(|_| ControlError::bad_request("the fault is not UTF-8"))?;
-    let is_json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_none_or(|v| v.contains("json"));
-    let fault = if is_json {
-        serde_json::from_str::<Fault>(text)
-            .map_err(|e| ControlError::bad_request(format!("invalid fault: {e}")))?
-    } else {
-        Fault::parse_flag(text).map_err(|e| ControlError::bad_request(e.to_string()))?
+/// `POST /_emulator/faults`: a fault as JSON, or `{"spec": "…"}` with the `--fault` short form.
+async fn add_fault(State(s): State<Arc<Shared>>, body: Bytes) -> Result<Response> {
+    let value: serde_json::Value = serde_json::from_slice(&body)
+        .map_err(|e| ControlError::bad_request(format!("invalid fault: {e}")))?;
+    let fault = match value.get("spec").and_then(|v| v.as_str()) {
+        Some(spec) => {
+            Fault::parse_flag(spec).map_err(|e| ControlError::bad_request(e.to_string()))?
+        }
+        None => serde_json::from_value::<Fault>(value)
+            .map_err(|e| ControlError::bad_request(format!("invalid fault: {e}")))?,
     };
     let id = s
         .faults
@@ -287,16 +280,53 @@ struct MintRequest {
     file: Option<String>,
 }
 
+/// The longest Kubernetes token lifetime the control plane mints (a year).
+const MAX_KUBERNETES_LIFETIME_SECS: i64 = 366 * 24 * 3600;
+
 async fn mint_kubernetes(
     State(s): State<Arc<Shared>>,
     Json(req): Json<MintRequest>,
 ) -> Result<Response> {
+    if let Some(secs) = req.token.lifetime_secs
+        && !(1..=MAX_KUBERNETES_LIFETIME_SECS).contains(&secs)
+    {
+        return Err(ControlError::bad_request(format!(
+            "lifetime_secs {secs} is out of range; use 1 to {MAX_KUBERNETES_LIFETIME_SECS}"
+        )));
+    }
     let token = s.mint_kubernetes_token(&req.token);
     if let Some(file) = &req.file {
-        crate::pki::write_atomic(std::path::Path::new(file), token.as_bytes(), true)
+        let path = inside_state_dir(&s.state_dir, file)?;
+        crate::pki::write_atomic(&path, token.as_bytes(), true)
             .map_err(|e| ControlError::bad_request(format!("writing '{file}': {e}")))?;
     }
     Ok(Json(json!({ "token": token, "file": req.file })).into_response())
+}
+
+/// `file` resolved inside the state directory (relative names are relative to it); anything
+/// that would land outside it is refused, so the control plane cannot write elsewhere.
+fn inside_state_dir(state_dir: &std::path::Path, file: &str) -> Result<std::path::PathBuf> {
+    use std::path::Component;
+    let path = std::path::Path::new(file);
+    let path = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        state_dir.join(path)
+    };
+    let root = state_dir
+        .canonicalize()
+        .unwrap_or_else(|_| state_dir.to_path_buf());
+    let parent = path.parent().and_then(|p| p.canonicalize().ok());
+    let plain = path
+        .components()
+        .all(|c| !matches!(c, Component::ParentDir));
+    match (parent, path.file_name()) {
+        (Some(parent), Some(name)) if plain && parent.starts_with(&root) => Ok(parent.join(name)),
+        _ => Err(ControlError::bad_request(format!(
+            "'{file}' is outside the state directory {}; the control plane writes only there (give a name relative to it)",
+            state_dir.display()
+        ))),
+    }
 }
 
 async fn clock(State(s): State<Arc<Shared>>) -> Response {
@@ -309,9 +339,22 @@ struct ClockRequest {
     offset_secs: i64,
 }
 
-async fn set_clock(State(s): State<Arc<Shared>>, Json(req): Json<ClockRequest>) -> Response {
+/// The largest clock offset the control plane accepts (about a century each way): beyond
+/// it, token times would overflow.
+const MAX_CLOCK_OFFSET_SECS: i64 = 100 * 366 * 24 * 3600;
+
+async fn set_clock(
+    State(s): State<Arc<Shared>>,
+    Json(req): Json<ClockRequest>,
+) -> Result<Response> {
+    if req.offset_secs.unsigned_abs() > MAX_CLOCK_OFFSET_SECS as u64 {
+        return Err(ControlError::bad_request(format!(
+            "offset_secs {} is out of range; use -{MAX_CLOCK_OFFSET_SECS} to {MAX_CLOCK_OFFSET_SECS}",
+            req.offset_secs
+        )));
+    }
     s.set_clock_offset(req.offset_secs);
-    ok()
+    Ok(ok())
 }
 
 #[derive(Deserialize, Default)]

@@ -28,6 +28,7 @@ pub(crate) mod control;
 pub(crate) mod entra;
 #[cfg(test)]
 mod fuzz;
+pub(crate) mod guard;
 pub(crate) mod inject;
 mod log;
 pub(crate) mod managed_identity;
@@ -139,12 +140,17 @@ fn host_routes(shared: &Arc<Shared>) -> Router<Arc<Shared>> {
         .route("/azureml/msi/token", t(AzureMl, get(mi::azure_ml::token)))
 }
 
+/// The control plane, behind its guard (see [`guard`]).
+fn control_plane(shared: &Arc<Shared>) -> Router<Arc<Shared>> {
+    control::router().layer(middleware::from_fn_with_state(shared.clone(), guard::guard))
+}
+
 /// The router for one listener.
 pub(crate) fn app(shared: Arc<Shared>, origin: Origin) -> Router {
     Router::new()
         .merge(entra_routes(&shared))
         .merge(host_routes(&shared))
-        .nest("/_emulator", control::router())
+        .nest("/_emulator", control_plane(&shared))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(shared.clone(), observe))

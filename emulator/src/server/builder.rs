@@ -18,6 +18,14 @@ pub enum StartError {
     /// The seed is invalid.
     #[error(transparent)]
     Seed(#[from] crate::config::SeedError),
+    /// Listening beyond loopback without a control token.
+    #[error(
+        "refusing to listen on {addr} without a control token: anyone who can reach it could replace the seed and mint tokens; pass --control-token (or ENTRA_EMULATOR_CONTROL_TOKEN), or bind 127.0.0.1"
+    )]
+    Unprotected {
+        /// The address asked for.
+        addr: IpAddr,
+    },
     /// A listener could not bind.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -37,6 +45,7 @@ pub struct EmulatorBuilder {
     http_port: u16,
     service_fabric_port: u16,
     bind: IpAddr,
+    control_token: Option<String>,
     clock: Arc<dyn Clock>,
 }
 
@@ -49,6 +58,7 @@ impl Default for EmulatorBuilder {
             http_port: 0,
             service_fabric_port: 0,
             bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            control_token: None,
             clock: Arc::new(SystemClock),
         }
     }
@@ -86,6 +96,21 @@ impl EmulatorBuilder {
         self
     }
 
+    /// The address to listen on. Default: `127.0.0.1`. Anything but a loopback address needs
+    /// a [control token](Self::control_token): the control plane can replace the seed and
+    /// mint tokens.
+    pub fn bind(mut self, address: IpAddr) -> Self {
+        self.bind = address;
+        self
+    }
+
+    /// A token every control-plane call must present as `Authorization: Bearer <token>`.
+    /// Optional on loopback, required beyond it.
+    pub fn control_token(mut self, token: impl Into<String>) -> Self {
+        self.control_token = Some(token.into()).filter(|t: &String| !t.is_empty());
+        self
+    }
+
     /// The clock. Default: the system clock.
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
@@ -97,6 +122,9 @@ impl EmulatorBuilder {
     /// # Errors
     /// [`StartError`] when the state directory, the seed or a port is unusable.
     pub async fn start(self) -> Result<Emulator, StartError> {
+        if !self.bind.is_loopback() && self.control_token.is_none() {
+            return Err(StartError::Unprotected { addr: self.bind });
+        }
         let (temp, state_dir) = open_state_dir(self.state_dir)?;
         let state_err = |e: &dyn std::fmt::Display| StartError::State {
             path: state_dir.clone(),
@@ -106,8 +134,9 @@ impl EmulatorBuilder {
         seed.validate()?;
         let ca = LocalCa::load_or_create(&state_dir).map_err(|e| state_err(&e))?;
         let tls = ca.server_config().map_err(|e| state_err(&e))?;
-        let shared =
-            Arc::new(Shared::new(&state_dir, seed, self.clock).map_err(|e| state_err(&e))?);
+        let mut shared = Shared::new(&state_dir, seed, self.clock).map_err(|e| state_err(&e))?;
+        shared.control_token = self.control_token;
+        let shared = Arc::new(shared);
         let (sf_tls, sf_thumbprint) =
             crate::pki::service_fabric_tls(&state_dir).map_err(|e| state_err(&e))?;
         write_service_fabric_bundle(&state_dir, &ca).map_err(|e| state_err(&e))?;
