@@ -2,6 +2,7 @@
 
 use super::files::refresh_token_file;
 use super::listener::serve;
+use super::lock::{LockError, StateLock};
 use super::*;
 
 /// An error starting the emulator.
@@ -18,6 +19,18 @@ pub enum StartError {
     /// The seed is invalid.
     #[error(transparent)]
     Seed(#[from] crate::config::SeedError),
+    /// Another emulator holds the state directory.
+    #[error(
+        "the state directory {} is in use by {}: pass another --state-dir (or stop that emulator)",
+        path.display(),
+        pid.map_or_else(|| "another emulator".to_string(), |p| format!("PID {p}"))
+    )]
+    InUse {
+        /// The state directory.
+        path: PathBuf,
+        /// The holder's process id, when its lock file says.
+        pid: Option<u32>,
+    },
     /// Listening beyond loopback without a control token.
     #[error(
         "refusing to listen on {addr} without a control token: anyone who can reach it could replace the seed and mint tokens; pass --control-token (or ENTRA_EMULATOR_CONTROL_TOKEN), or bind 127.0.0.1"
@@ -125,7 +138,7 @@ impl EmulatorBuilder {
         if !self.bind.is_loopback() && self.control_token.is_none() {
             return Err(StartError::Unprotected { addr: self.bind });
         }
-        let (temp, state_dir) = open_state_dir(self.state_dir)?;
+        let (temp, state_dir, lock) = open_state_dir(self.state_dir)?;
         let state_err = |e: &dyn std::fmt::Display| StartError::State {
             path: state_dir.clone(),
             message: e.to_string(),
@@ -165,6 +178,7 @@ impl EmulatorBuilder {
             shutdown,
             tasks: Vec::new(),
             _temp: temp,
+            _lock: lock,
         };
         emulator
             .write_federated_token_file()
@@ -221,7 +235,7 @@ impl Listeners {
 /// The state directory to use, created: the one given, or a temporary one removed on drop.
 fn open_state_dir(
     dir: Option<PathBuf>,
-) -> Result<(Option<tempfile::TempDir>, PathBuf), StartError> {
+) -> Result<(Option<tempfile::TempDir>, PathBuf, StateLock), StartError> {
     let (temp, path) = match dir {
         Some(dir) => (None, dir),
         None => {
@@ -233,11 +247,31 @@ fn open_state_dir(
             (Some(temp), path)
         }
     };
-    std::fs::create_dir_all(&path).map_err(|e| StartError::State {
+    create_private_dir(&path).map_err(|e| StartError::State {
         path: path.clone(),
         message: e.to_string(),
     })?;
-    Ok((temp, path))
+    let lock = StateLock::acquire(&path).map_err(|e| match e {
+        LockError::InUse { path, pid } => StartError::InUse { path, pid },
+        LockError::Io(e) => StartError::State {
+            path: path.clone(),
+            message: format!("cannot take the state directory's lock file: {e}"),
+        },
+    })?;
+    Ok((temp, path, lock))
+}
+
+/// Creates `dir` (and missing parents) readable by the owner only; an existing directory keeps
+/// its permissions.
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir)
 }
 
 /// Clients that verify the Service Fabric certificate against their trust store (the JS SDK)

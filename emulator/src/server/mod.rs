@@ -33,6 +33,7 @@ use crate::tokens::KubernetesTokenRequest;
 mod builder;
 mod files;
 mod listener;
+mod lock;
 
 pub use builder::{EmulatorBuilder, StartError};
 use files::write_workload_token;
@@ -52,6 +53,8 @@ pub struct Emulator {
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
     _temp: Option<tempfile::TempDir>,
+    /// Held while the emulator runs; dropped after the temporary directory's handle.
+    _lock: lock::StateLock,
 }
 
 impl Drop for Emulator {
