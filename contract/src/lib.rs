@@ -14,11 +14,12 @@
 //!   "service_fabric_thumbprint": "5D4E…",
 //!   "ca_cert_path": "/home/me/.entra-emulator/ca.pem",
 //!   "state_dir": "/home/me/.entra-emulator",
+//!   "pid": 4242,
 //!   "profiles": { "client_secret": { "AZURE_TENANT_ID": "…", "AZURE_CLIENT_ID": "…" } }
 //! }
 //! ```
 //!
-//! Each profile is a set of environment variables that points an unmodified client at the
+//! The emulator removes the file when it stops. Each profile is a set of environment variables that points an unmodified client at the
 //! emulator for one flow (`client_secret`, `managed_identity_imds`, `azure_cli`, …).
 //!
 //! # The CLI profile

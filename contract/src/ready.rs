@@ -23,6 +23,9 @@ pub struct ReadyInfo {
     pub ca_cert_path: PathBuf,
     /// The state directory.
     pub state_dir: PathBuf,
+    /// The emulator's process id (absent in files from older versions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
     /// Flow name → environment variables that point a client at the emulator for that flow.
     pub profiles: BTreeMap<String, BTreeMap<String, String>>,
 }

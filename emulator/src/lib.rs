@@ -67,5 +67,5 @@ pub use error::EmulatorError;
 pub use faults::{Endpoint, Fault, FaultAction, FaultError, FaultMatch, FaultStatus};
 pub use ready::ReadyInfo;
 pub use request_log::{LoggedRequest, REDACTED};
-pub use server::{Emulator, EmulatorBuilder, StartError};
+pub use server::{DEFAULT_DRAIN, Emulator, EmulatorBuilder, StartError};
 pub use tokens::KubernetesTokenRequest;

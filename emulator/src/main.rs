@@ -57,6 +57,9 @@ struct RunArgs {
     /// Reject unknown form fields and resources the seed does not define (Entra-strict).
     #[arg(long, global = true)]
     strict: bool,
+    /// On SIGTERM or Ctrl-C, how long requests in flight may take to finish.
+    #[arg(long, global = true, default_value_t = 10)]
+    drain_secs: u64,
     /// The address to listen on. Anything but loopback requires --control-token.
     #[arg(long, global = true, default_value = "127.0.0.1")]
     bind: std::net::IpAddr,
@@ -201,8 +204,21 @@ async fn run(args: RunArgs, state_dir: PathBuf) -> Result<(), String> {
     eprintln!("  CA:    {}", ready.ca_cert_path.display());
     eprintln!("  state: {}", state_dir.display());
     wait_for_signal().await;
-    eprintln!("entra-emulator stopping");
-    emulator.shutdown().await;
+    eprintln!(
+        "entra-emulator stopping: finishing requests in flight (up to {} s)",
+        args.drain_secs
+    );
+    // The ready files would name ports nobody listens on any more.
+    let _ = std::fs::remove_file(state_dir.join("ready.json"));
+    if let Some(path) = &args.ready_file {
+        let _ = std::fs::remove_file(path);
+    }
+    let cut = emulator
+        .shutdown_within(std::time::Duration::from_secs(args.drain_secs))
+        .await;
+    if cut > 0 {
+        eprintln!("entra-emulator: {cut} connection(s) still open at the deadline were closed");
+    }
     Ok(())
 }
 

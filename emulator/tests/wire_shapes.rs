@@ -329,7 +329,8 @@ async fn an_injected_status_answers_in_each_hosts_own_shape() {
 #[tokio::test]
 async fn ready_file_shape() {
     let emu = emulator().await;
-    let ready = serde_json::to_value(emu.ready_info()).unwrap();
+    let mut ready = serde_json::to_value(emu.ready_info()).unwrap();
+    ready["pid"] = json!("<pid>");
     let state_dir = emu.state_dir().display().to_string();
     let text = ready.to_string().replace(&state_dir, "<state_dir>");
     let fake_cli = regex::Regex::new(r#""PATH":"[^"]*""#).unwrap();

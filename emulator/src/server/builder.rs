@@ -164,7 +164,8 @@ impl EmulatorBuilder {
             http,
             service_fabric: (service_fabric, sf_tls),
         };
-        let mut tasks = listeners.serve(&shared, &signal);
+        let connections = super::listener::Connections::new();
+        let mut tasks = listeners.serve(&shared, &signal, &connections);
         let mut emulator = Emulator {
             shared,
             https_addr,
@@ -176,6 +177,7 @@ impl EmulatorBuilder {
             ca_path: ca.path().to_path_buf(),
             state_dir: state_dir.clone(),
             shutdown,
+            connections,
             tasks: Vec::new(),
             _temp: temp,
             _lock: lock,
@@ -204,7 +206,12 @@ struct Listeners {
 
 impl Listeners {
     /// Serves each listener on its own task until `signal` says stop.
-    fn serve(self, shared: &Arc<Shared>, signal: &watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
+    fn serve(
+        self,
+        shared: &Arc<Shared>,
+        signal: &watch::Receiver<bool>,
+        connections: &Arc<super::listener::Connections>,
+    ) -> Vec<JoinHandle<()>> {
         let app = |scheme| {
             let origin = Origin {
                 scheme,
@@ -220,13 +227,21 @@ impl Listeners {
                 Some(TlsAcceptor::from(tls)),
                 app("https"),
                 signal.clone(),
+                connections.clone(),
             )),
-            tokio::spawn(serve(self.http, None, app("http"), signal.clone())),
+            tokio::spawn(serve(
+                self.http,
+                None,
+                app("http"),
+                signal.clone(),
+                connections.clone(),
+            )),
             tokio::spawn(serve(
                 service_fabric,
                 Some(TlsAcceptor::from(sf_tls)),
                 routes::service_fabric_app(shared.clone()),
                 signal.clone(),
+                connections.clone(),
             )),
         ]
     }

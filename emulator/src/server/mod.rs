@@ -38,6 +38,9 @@ mod lock;
 pub use builder::{EmulatorBuilder, StartError};
 use files::write_workload_token;
 
+/// How long [`Emulator::shutdown`] lets requests in flight finish.
+pub const DEFAULT_DRAIN: Duration = Duration::from_secs(10);
+
 /// A running emulator. Dropping it stops the listeners.
 #[derive(Debug)]
 pub struct Emulator {
@@ -51,6 +54,7 @@ pub struct Emulator {
     ca_path: PathBuf,
     state_dir: PathBuf,
     shutdown: watch::Sender<bool>,
+    connections: Arc<listener::Connections>,
     tasks: Vec<JoinHandle<()>>,
     _temp: Option<tempfile::TempDir>,
     /// Held while the emulator runs; dropped after the temporary directory's handle.
@@ -185,6 +189,7 @@ impl Emulator {
             ca_cert_path: self.ca_path.clone(),
             state_dir: self.state_dir.clone(),
             profiles: ready::profiles(&inputs),
+            pid: Some(std::process::id()),
         }
     }
 
@@ -344,12 +349,20 @@ impl Emulator {
         Some((cert.pem_path.clone(), cert.pfx_path.clone()))
     }
 
-    /// Stops the listeners and waits for them.
-    pub async fn shutdown(mut self) {
+    /// Stops gracefully, letting requests in flight finish for up to [`DEFAULT_DRAIN`].
+    pub async fn shutdown(self) {
+        self.shutdown_within(DEFAULT_DRAIN).await;
+    }
+
+    /// Stops gracefully: stops accepting, lets requests in flight finish for up to `deadline`,
+    /// then closes what is left. Returns how many connections had to be cut.
+    pub async fn shutdown_within(mut self, deadline: Duration) -> usize {
         let _ = self.shutdown.send(true);
+        let cut = self.connections.drain(deadline).await;
         for task in std::mem::take(&mut self.tasks) {
             task.abort();
             let _ = task.await;
         }
+        cut
     }
 }
