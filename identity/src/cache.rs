@@ -192,13 +192,101 @@ impl std::hash::BuildHasher for PrehashedKey {
     }
 }
 
-/// The cache. One per credential.
+/// How many keys (scope sets × tenants × claims) one credential's cache holds. Past it, adding
+/// a key first drops keys whose tokens have expired (and that no caller is fetching), then, if
+/// that is not enough, the keys whose tokens expire soonest, down to three quarters of the
+/// bound. A service asking for many tenants, scopes or claims challenges keeps a bounded cache;
+/// an evicted key only costs a fetch the next time it is asked for.
+pub(crate) const MAX_KEYS: usize = 4096;
+
+/// The cache's map and how many entries it holds.
 #[derive(Debug, Default)]
+struct Entries {
+    map: HashMap<u64, Vec<Entry>, PrehashedKey>,
+    len: usize,
+}
+
+/// The cache. One per credential.
+#[derive(Debug)]
 pub(crate) struct TokenCache {
-    entries: RwLock<HashMap<u64, Vec<Entry>, PrehashedKey>>,
+    entries: RwLock<Entries>,
+    max_keys: usize,
+}
+
+impl Default for TokenCache {
+    fn default() -> Self {
+        Self::with_max_keys(MAX_KEYS)
+    }
+}
+
+impl Entries {
+    /// Makes room for one more entry, as [`MAX_KEYS`] describes.
+    fn make_room(&mut self, max_keys: usize, now: Nanos) {
+        if self.len < max_keys {
+            return;
+        }
+        let idle = |e: &Entry| Arc::strong_count(&e.flight) == 1;
+        let expired = |e: &Entry| e.cached.as_ref().is_none_or(|c| c.expires_at <= now);
+        self.retain(|e| !(idle(e) && expired(e)));
+        if self.len < max_keys {
+            return;
+        }
+        // The idle entries that expire soonest, exactly as many as needed (ties do not widen
+        // the cut).
+        let mut candidates: Vec<(Nanos, u64, usize)> = Vec::new();
+        for (hash, bucket) in &self.map {
+            for (at, e) in bucket.iter().enumerate().filter(|(_, e)| idle(e)) {
+                if let Some(c) = &e.cached {
+                    candidates.push((c.expires_at, *hash, at));
+                }
+            }
+        }
+        let excess = self
+            .len
+            .saturating_sub(max_keys * 3 / 4)
+            .min(candidates.len());
+        if excess == 0 {
+            return;
+        }
+        candidates.select_nth_unstable(excess - 1);
+        let mut doomed: Vec<(u64, usize)> = candidates[..excess]
+            .iter()
+            .map(|&(_, hash, at)| (hash, at))
+            .collect();
+        // Remove from the back of each bucket first so earlier positions stay valid.
+        doomed.sort_unstable_by(|a, b| b.cmp(a));
+        for (hash, at) in doomed {
+            if let Some(bucket) = self.map.get_mut(&hash) {
+                bucket.swap_remove(at);
+            }
+        }
+        self.retain(|_| true);
+    }
+
+    fn retain(&mut self, keep: impl Fn(&Entry) -> bool) {
+        for bucket in self.map.values_mut() {
+            bucket.retain(&keep);
+        }
+        self.map.retain(|_, bucket| !bucket.is_empty());
+        self.len = self.map.values().map(Vec::len).sum();
+    }
 }
 
 impl TokenCache {
+    /// A cache holding at most `max_keys` keys.
+    pub(crate) fn with_max_keys(max_keys: usize) -> Self {
+        Self {
+            entries: RwLock::default(),
+            max_keys: max_keys.max(1),
+        }
+    }
+
+    /// How many keys the cache holds.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.entries.read().unwrap_or_else(|e| e.into_inner()).len
+    }
+
     /// A cached token that may be served now, without waiting: the hit path. Synchronous and
     /// small, so callers can try it before building the (large) fetching future.
     pub(crate) fn try_hit(&self, key: &CacheKey<'_>, clock: &dyn Clock) -> Option<AccessToken> {
@@ -208,6 +296,7 @@ impl TokenCache {
     fn hit(&self, key: &CacheKey<'_>, hash: u64, now: Nanos) -> Option<AccessToken> {
         let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
         entries
+            .map
             .get(&hash)?
             .iter()
             .find(|e| e.key.matches(key))?
@@ -217,19 +306,26 @@ impl TokenCache {
             .cloned()
     }
 
-    /// The single-flight lock of a key, creating the entry if needed.
-    fn flight(&self, key: &CacheKey<'_>, hash: u64) -> Arc<tokio::sync::Mutex<()>> {
+    /// The single-flight lock of a key, creating the entry (and making room) if needed.
+    fn flight(&self, key: &CacheKey<'_>, hash: u64, now: Nanos) -> Arc<tokio::sync::Mutex<()>> {
         let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
-        let bucket = entries.entry(hash).or_default();
-        if let Some(e) = bucket.iter().find(|e| e.key.matches(key)) {
-            return e.flight.clone();
+        let existing = entries.map.get(&hash).and_then(|bucket| {
+            bucket
+                .iter()
+                .find(|e| e.key.matches(key))
+                .map(|e| e.flight.clone())
+        });
+        if let Some(flight) = existing {
+            return flight;
         }
+        entries.make_room(self.max_keys, now);
         let flight = Arc::new(tokio::sync::Mutex::new(()));
-        bucket.push(Entry {
+        entries.map.entry(hash).or_default().push(Entry {
             key: OwnedKey::from(key),
             cached: None,
             flight: flight.clone(),
         });
+        entries.len += 1;
         flight
     }
 
@@ -241,6 +337,7 @@ impl TokenCache {
     ) -> Option<T> {
         let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
         entries
+            .map
             .get_mut(&hash)?
             .iter_mut()
             .find(|e| e.key.matches(key))
@@ -265,7 +362,7 @@ impl TokenCache {
             tracing::trace!(credential = name, "token cache hit");
             return Ok(token);
         }
-        let flight = self.flight(&key, hash);
+        let flight = self.flight(&key, hash, clock.unix_timestamp_nanos());
         let _guard = flight.lock().await;
         // Another caller may have refreshed while this one waited.
         if let Some(token) = self.hit(&key, hash, clock.unix_timestamp_nanos()) {
@@ -373,6 +470,77 @@ mod tests {
             refresh_at(&fetched(now, 240, None, "a"), now),
             now + Duration::seconds(120)
         );
+    }
+
+    /// 100,000 distinct keys (a service asking for many tenants or scopes): the cache stays
+    /// within its bound, and every request is still served.
+    #[tokio::test]
+    async fn many_distinct_keys_stay_within_the_bound() {
+        let clock = ManualClock::new(t0());
+        let cache = TokenCache::default();
+        let mut peak = 0;
+        for i in 0..100_000 {
+            let scope = format!("https://resource-{i}.example/.default");
+            let scopes = [scope.as_str()];
+            let token = cache
+                .get_or_fetch("t", CacheKey::scopes(&scopes), &clock, || async {
+                    Ok(fetched(clock.now(), 3600, None, "tok"))
+                })
+                .await
+                .unwrap();
+            assert_eq!(token.token.secret(), "tok");
+            peak = peak.max(cache.len());
+        }
+        assert!(peak <= MAX_KEYS, "peak {peak} keys");
+        assert!(
+            cache.len() >= MAX_KEYS * 3 / 4 - 1,
+            "evicts only what it must: {}",
+            cache.len()
+        );
+    }
+
+    /// Expired tokens go first; fresh ones stay while expired ones can make room.
+    #[tokio::test]
+    async fn expired_keys_are_evicted_before_fresh_ones() {
+        let clock = ManualClock::new(t0());
+        let cache = TokenCache::with_max_keys(10);
+        let fill = |prefix: &'static str, secs: i64, n: usize| {
+            let (cache, clock) = (&cache, &clock);
+            async move {
+                for i in 0..n {
+                    let scope = format!("{prefix}-{i}");
+                    let scopes = [scope.as_str()];
+                    cache
+                        .get_or_fetch("t", CacheKey::scopes(&scopes), clock, || async {
+                            Ok(fetched(clock.now(), secs, None, prefix))
+                        })
+                        .await
+                        .unwrap();
+                }
+            }
+        };
+        fill("short", 60, 5).await;
+        fill("long", 86400, 5).await;
+        clock.advance(Duration::minutes(5));
+        fill("new", 3600, 5).await;
+        let calls = AtomicUsize::new(0);
+        for i in 0..5 {
+            let scope = format!("long-{i}");
+            let scopes = [scope.as_str()];
+            cache
+                .get_or_fetch("t", CacheKey::scopes(&scopes), &clock, || async {
+                    calls.fetch_add(1, Ordering::SeqCst);
+                    Ok(fetched(clock.now(), 86400, None, "again"))
+                })
+                .await
+                .unwrap();
+        }
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            0,
+            "the long-lived tokens were kept"
+        );
+        assert_eq!(cache.len(), 10);
     }
 
     #[tokio::test]
