@@ -199,6 +199,13 @@ impl std::hash::BuildHasher for PrehashedKey {
 /// an evicted key only costs a fetch the next time it is asked for.
 pub(crate) const MAX_KEYS: usize = 4096;
 
+/// The longest a `get_token` that has to fetch may take, waiting for another caller's fetch
+/// and retries included. Entra requests retry for at most about a minute by default and IMDS
+/// for at most 100 s (Azure's guidance), so two minutes leaves them room while bounding the
+/// worst case of per-try timeouts times retries (30 s × 9 by default). A caller that gives up
+/// (this deadline, or its own cancellation) releases the key: the next caller fetches afresh.
+pub(crate) const GET_TOKEN_DEADLINE: Duration = Duration::minutes(2);
+
 /// The cache's map and how many entries it holds.
 #[derive(Debug, Default)]
 struct Entries {
@@ -211,6 +218,7 @@ struct Entries {
 pub(crate) struct TokenCache {
     entries: RwLock<Entries>,
     max_keys: usize,
+    deadline: Duration,
 }
 
 impl Default for TokenCache {
@@ -278,7 +286,15 @@ impl TokenCache {
         Self {
             entries: RwLock::default(),
             max_keys: max_keys.max(1),
+            deadline: GET_TOKEN_DEADLINE,
         }
+    }
+
+    /// The same cache with another overall deadline for fetches.
+    #[cfg(test)]
+    pub(crate) fn with_deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = deadline;
+        self
     }
 
     /// How many keys the cache holds.
@@ -344,9 +360,68 @@ impl TokenCache {
             .map(f)
     }
 
-    /// Returns a cached token or fetches one, as the module docs describe. `name` labels
-    /// tracing events.
+    /// Returns a cached token or fetches one, as the module docs describe, within the
+    /// cache's deadline ([`GET_TOKEN_DEADLINE`] by default). `name` labels tracing events and
+    /// the deadline error.
     pub(crate) async fn get_or_fetch<F, Fut>(
+        &self,
+        name: &'static str,
+        key: CacheKey<'_>,
+        clock: &dyn Clock,
+        fetch: F,
+    ) -> azure_core::Result<AccessToken>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = azure_core::Result<FetchedToken>>,
+    {
+        use futures::FutureExt;
+        let hash = key.hash();
+        let work = self.get_or_fetch_unbounded(name, key, clock, fetch).fuse();
+        let std_deadline = std::time::Duration::try_from(self.deadline).unwrap_or_default();
+        let expired = azure_core::async_runtime::get_async_runtime()
+            .sleep(self.deadline)
+            .fuse();
+        futures::pin_mut!(work, expired);
+        futures::select! {
+            result = work => result,
+            () = expired => self.after_deadline(name, &key, hash, clock, std_deadline),
+        }
+    }
+
+    /// At the deadline: a token that is still valid (a refresh was under way) is served, as
+    /// after a failed refresh; otherwise the deadline error.
+    fn after_deadline(
+        &self,
+        name: &'static str,
+        key: &CacheKey<'_>,
+        hash: u64,
+        clock: &dyn Clock,
+        deadline: std::time::Duration,
+    ) -> azure_core::Result<AccessToken> {
+        let now = clock.unix_timestamp_nanos();
+        let valid = self.with_entry(key, hash, |e| {
+            e.cached
+                .as_ref()
+                .filter(|c| now < c.expires_at)
+                .map(|c| c.token.clone())
+        });
+        if let Some(token) = valid.flatten() {
+            tracing::warn!(
+                credential = name,
+                "token refresh timed out; serving the cached token, which is still valid"
+            );
+            return Ok(token);
+        }
+        Err(azure_core::Error::with_message(
+            azure_core::error::ErrorKind::Io,
+            format!(
+                "{name}: no token within {} s: the token endpoint did not answer in time, retries included. Check that the authority is reachable; a later call tries again",
+                deadline.as_secs_f64()
+            ),
+        ))
+    }
+
+    async fn get_or_fetch_unbounded<F, Fut>(
         &self,
         name: &'static str,
         key: CacheKey<'_>,
@@ -470,6 +545,59 @@ mod tests {
             refresh_at(&fetched(now, 240, None, "a"), now),
             now + Duration::seconds(120)
         );
+    }
+
+    /// A fetch that never ends is cut at the deadline; the key is not poisoned: the next
+    /// caller fetches afresh. A caller dropped mid-fetch releases the key the same way.
+    #[tokio::test]
+    async fn the_deadline_cuts_a_hung_fetch_and_the_next_caller_starts_afresh() {
+        let clock = ManualClock::new(t0());
+        let cache = TokenCache::default().with_deadline(Duration::milliseconds(50));
+        let scopes = ["s/.default"];
+        let key = CacheKey::scopes(&scopes);
+        let error = cache
+            .get_or_fetch("T", key, &clock, futures::future::pending)
+            .await
+            .unwrap_err();
+        assert!(
+            error.to_string().starts_with("T: no token within 0.05 s"),
+            "{error}"
+        );
+        // A caller that gives up on its own (its future dropped mid-fetch).
+        let abandoned = cache.get_or_fetch("T", key, &clock, futures::future::pending);
+        assert!(
+            tokio::time::timeout(std::time::Duration::from_millis(10), abandoned)
+                .await
+                .is_err()
+        );
+        let token = cache
+            .get_or_fetch("T", key, &clock, || async {
+                Ok(fetched(clock.now(), 3600, None, "fresh"))
+            })
+            .await
+            .unwrap();
+        assert_eq!(token.token.secret(), "fresh");
+    }
+
+    /// A refresh that hangs past the deadline still serves the valid cached token.
+    #[tokio::test]
+    async fn a_hung_refresh_serves_the_still_valid_token() {
+        let clock = ManualClock::new(t0());
+        let cache = TokenCache::default().with_deadline(Duration::milliseconds(50));
+        let scopes = ["s/.default"];
+        let key = CacheKey::scopes(&scopes);
+        cache
+            .get_or_fetch("T", key, &clock, || async {
+                Ok(fetched(clock.now(), 3600, None, "old"))
+            })
+            .await
+            .unwrap();
+        clock.advance(Duration::minutes(56)); // past refresh-ahead, before expiry
+        let token = cache
+            .get_or_fetch("T", key, &clock, futures::future::pending)
+            .await
+            .unwrap();
+        assert_eq!(token.token.secret(), "old");
     }
 
     /// 100,000 distinct keys (a service asking for many tenants or scopes): the cache stays
