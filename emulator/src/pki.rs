@@ -9,8 +9,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyPair, KeyUsagePurpose, SanType,
+    BasicConstraints, CertificateParams, CidrSubnet, DistinguishedName, DnType,
+    ExtendedKeyUsagePurpose, GeneralSubtree, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+    NameConstraints, SanType,
 };
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use serde::{Deserialize, Serialize};
@@ -98,40 +99,121 @@ impl std::fmt::Debug for LocalCa {
     }
 }
 
+/// How long a CA certificate is valid. Users are told to trust the CA, so a copied key must
+/// not be useful for long; the emulator re-issues the certificate from the same key before it
+/// expires, so trust carries over.
+const CA_VALIDITY_DAYS: i64 = 365;
+/// Re-issue the CA certificate (same key) when less than this is left.
+const CA_RENEW_BEFORE_DAYS: i64 = 30;
+
+/// What to tell a user about a damaged file in the state directory.
+fn damaged(path: &Path, what: &str) -> io::Error {
+    io::Error::other(format!(
+        "{} {what}: restore it, or delete it (or the whole state directory) to regenerate; clients must then trust the new CA",
+        path.display()
+    ))
+}
+
+/// The names the CA may sign for (a critical name constraint): the loopback names and
+/// addresses. A copied `ca-key.pem` cannot impersonate any other site to machines that trust it.
+fn loopback_constraints() -> NameConstraints {
+    let mut v6_mask = [0u8; 16];
+    v6_mask.fill(0xff);
+    let mut v6_loopback = [0u8; 16];
+    v6_loopback[15] = 1;
+    NameConstraints {
+        permitted_subtrees: vec![
+            GeneralSubtree::DnsName("localhost".to_string()),
+            GeneralSubtree::IpAddress(CidrSubnet::V4([127, 0, 0, 0], [255, 0, 0, 0])),
+            GeneralSubtree::IpAddress(CidrSubnet::V6(v6_loopback, v6_mask)),
+        ],
+        excluded_subtrees: Vec::new(),
+    }
+}
+
+/// The CA certificate's parameters.
+fn ca_params() -> CertificateParams {
+    let mut params = CertificateParams::default();
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, "Entra Emulator Local CA");
+    dn.push(DnType::OrganizationName, "entra-emulator");
+    params.distinguished_name = dn;
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    params.name_constraints = Some(loopback_constraints());
+    validity(&mut params, crate::clock::wall_clock(), CA_VALIDITY_DAYS);
+    params
+}
+
+/// The CA key: read from `ca-key.pem`, or made when neither CA file exists. An existing key is
+/// never replaced; a certificate without its key is an error that says what to do.
+fn load_or_create_ca_key(key_path: &Path, cert_path: &Path) -> io::Result<KeyPair> {
+    match std::fs::read_to_string(key_path) {
+        Ok(pem) => KeyPair::from_pem(&pem).map_err(|_| damaged(key_path, "is not a usable key")),
+        Err(e) if e.kind() == io::ErrorKind::NotFound && cert_path.exists() => Err(damaged(
+            cert_path,
+            &format!(
+                "exists but its key {} is missing, so the CA cannot sign",
+                key_path.display()
+            ),
+        )),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            let key = KeyPair::generate().map_err(|e| err("generating the CA key", e))?;
+            write_atomic(key_path, key.serialize_pem().as_bytes(), true)?;
+            Ok(key)
+        }
+        Err(e) => Err(err(&format!("reading {}", key_path.display()), e)),
+    }
+}
+
+/// Whether `pem` is a CA certificate for `key` with the name constraints and at least
+/// [`CA_RENEW_BEFORE_DAYS`] of validity left.
+fn ca_cert_is_current(pem: &str, key: &KeyPair) -> bool {
+    use x509_parser::prelude::{FromDer, X509Certificate};
+    let Some(der) = certificates_from_pem(pem).into_iter().next() else {
+        return false;
+    };
+    let Ok((_, cert)) = X509Certificate::from_der(&der) else {
+        return false;
+    };
+    let same_key = cert.public_key().subject_public_key.data.as_ref() == key.public_key_raw();
+    let constrained = cert.name_constraints().ok().flatten().is_some();
+    let renew_at = crate::clock::wall_clock() + Duration::days(CA_RENEW_BEFORE_DAYS);
+    let fresh = cert.validity().not_after.timestamp() > renew_at.unix_timestamp();
+    same_key && constrained && fresh
+}
+
 impl LocalCa {
-    /// Loads the CA from `dir`, creating it on first use.
+    /// Loads the CA from `dir`, creating it on first use. The key is never replaced: a
+    /// missing, damaged, expiring or unconstrained certificate is re-issued from it, so clients
+    /// that trust the CA keep trusting it.
     pub(crate) fn load_or_create(dir: &Path) -> io::Result<Self> {
         let cert_path = dir.join("ca.pem");
         let key_path = dir.join("ca-key.pem");
-        if !(cert_path.exists() && key_path.exists()) {
-            let key = KeyPair::generate().map_err(|e| err("generating the CA key", e))?;
-            let mut params = CertificateParams::default();
-            let mut dn = DistinguishedName::new();
-            dn.push(DnType::CommonName, "Entra Emulator Local CA");
-            dn.push(DnType::OrganizationName, "entra-emulator");
-            params.distinguished_name = dn;
-            params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-            params.key_usages = vec![
-                KeyUsagePurpose::KeyCertSign,
-                KeyUsagePurpose::CrlSign,
-                KeyUsagePurpose::DigitalSignature,
-            ];
-            validity(&mut params, crate::clock::wall_clock(), 3650);
-            let cert = params
+        let key = load_or_create_ca_key(&key_path, &cert_path)?;
+        let existing = std::fs::read_to_string(&cert_path).unwrap_or_default();
+        let cert_pem = if ca_cert_is_current(&existing, &key) {
+            existing
+        } else {
+            if !existing.is_empty() {
+                tracing::warn!(path = %cert_path.display(), "re-issuing the CA certificate from the existing key");
+            }
+            let cert = ca_params()
                 .self_signed(&key)
                 .map_err(|e| err("creating the CA certificate", e))?;
-            write_atomic(&key_path, key.serialize_pem().as_bytes(), true)?;
             write_atomic(&cert_path, cert.pem().as_bytes(), false)?;
-        }
-        let cert_pem = std::fs::read_to_string(&cert_path)?;
-        let key_pem = std::fs::read_to_string(&key_path)?;
-        let key = KeyPair::from_pem(&key_pem).map_err(|e| err("reading ca-key.pem", e))?;
+            cert.pem()
+        };
         let issuer =
             Issuer::from_ca_cert_pem(&cert_pem, key).map_err(|e| err("reading ca.pem", e))?;
         let cert_der = certificates_from_pem(&cert_pem)
             .into_iter()
             .next()
-            .ok_or_else(|| err("reading ca.pem", "no certificate found"))?;
+            .ok_or_else(|| damaged(&cert_path, "holds no certificate"))?;
         Ok(Self {
             cert_der,
             cert_pem,
@@ -217,12 +299,12 @@ pub(crate) fn service_fabric_tls(dir: &Path) -> io::Result<(Arc<rustls::ServerCo
     let cert = certificates_from_pem(&text)
         .into_iter()
         .next()
-        .ok_or_else(|| err("reading service-fabric.pem", "no certificate"))?;
+        .ok_or_else(|| damaged(&path, "holds no certificate"))?;
     let key_pem = text
         .find("-----BEGIN PRIVATE KEY-----")
         .map(|at| &text[at..])
-        .ok_or_else(|| err("reading service-fabric.pem", "no private key"))?;
-    let key = KeyPair::from_pem(key_pem).map_err(|e| err("reading service-fabric.pem", e))?;
+        .ok_or_else(|| damaged(&path, "holds no private key"))?;
+    let key = KeyPair::from_pem(key_pem).map_err(|_| damaged(&path, "holds no usable key"))?;
     let thumbprint: String = crypto::sha1(&cert)
         .iter()
         .map(|b| format!("{b:02X}"))
@@ -399,13 +481,9 @@ pub(crate) fn load_or_generate_app_certificate(
         write_atomic(&pem_path, pem.as_bytes(), true)?;
         let pfx = build_pfx(&pkcs8, &cert, pfx_password)?;
         write_atomic(&pfx_path, &pfx, true)?;
-    } else if !pfx_path.exists() {
-        return Err(err(
-            &format!("{} exists without its .pfx", pem_path.display()),
-            "delete it to regenerate both",
-        ));
     }
     let text = std::fs::read_to_string(&pem_path)?;
+    repair_pfx(&text, &pem_path, &pfx_path, pfx_password)?;
     let certificate_der = certificates_from_pem(&text)
         .into_iter()
         .next()
@@ -415,6 +493,31 @@ pub(crate) fn load_or_generate_app_certificate(
         pem_path,
         pfx_path,
     })
+}
+
+/// Rebuilds a missing or unreadable `.pfx` from its `.pem` (same key and certificate); a `.pem`
+/// without both is an error that says what to do.
+fn repair_pfx(pem: &str, pem_path: &Path, pfx_path: &Path, password: &str) -> io::Result<()> {
+    use p12_keystore::{KeyStore, Pkcs12ImportPolicy};
+    use rustls_pki_types::pem::PemObject;
+    let readable = std::fs::read(pfx_path).ok().is_some_and(|bytes| {
+        KeyStore::from_pkcs12(&bytes, password, Pkcs12ImportPolicy::Relaxed).is_ok()
+    });
+    if readable {
+        return Ok(());
+    }
+    let cert = certificates_from_pem(pem).into_iter().next();
+    let key = PrivateKeyDer::from_pem_slice(pem.as_bytes()).ok();
+    let (Some(cert), Some(key)) = (cert, key) else {
+        return Err(io::Error::other(format!(
+            "{} lacks its certificate or key: delete it and {} to regenerate both (the app's registered certificate changes with them)",
+            pem_path.display(),
+            pfx_path.display()
+        )));
+    };
+    tracing::warn!(path = %pfx_path.display(), "rebuilding the PKCS#12 file from its PEM");
+    let pfx = build_pfx(key.secret_der(), &cert, password)?;
+    write_atomic(pfx_path, &pfx, true)
 }
 
 /// A PKCS#12 file (PBES2 with AES-256 and an HMAC-SHA256 MAC) holding `pkcs8` and `cert`.
