@@ -57,6 +57,13 @@ struct RunArgs {
     /// Reject unknown form fields and resources the seed does not define (Entra-strict).
     #[arg(long, global = true)]
     strict: bool,
+    /// Close an HTTP/1 connection that sends no complete request head for this long (slow
+    /// clients and idle keep-alive connections).
+    #[arg(long, global = true, default_value_t = 30)]
+    idle_timeout_secs: u64,
+    /// The most connections served at once [default: the open-files limit less 64].
+    #[arg(long, global = true)]
+    max_connections: Option<usize>,
     /// On SIGTERM or Ctrl-C, how long requests in flight may take to finish.
     #[arg(long, global = true, default_value_t = 10)]
     drain_secs: u64,
@@ -168,7 +175,15 @@ async fn start(args: &RunArgs, state_dir: PathBuf) -> Result<Emulator, String> {
             .or_else(default_arc_dir)
             .map(|d| d.display().to_string());
     }
-    let mut builder = Emulator::builder().bind(args.bind);
+    let mut builder =
+        Emulator::builder()
+            .bind(args.bind)
+            .idle_timeout(std::time::Duration::from_secs(
+                args.idle_timeout_secs.max(1),
+            ));
+    if let Some(max) = args.max_connections {
+        builder = builder.max_connections(max);
+    }
     if let Some(token) = &args.control_token {
         builder = builder.control_token(token.clone());
     }

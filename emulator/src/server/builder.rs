@@ -59,6 +59,8 @@ pub struct EmulatorBuilder {
     service_fabric_port: u16,
     bind: IpAddr,
     control_token: Option<String>,
+    idle_timeout: Option<Duration>,
+    max_connections: Option<usize>,
     clock: Arc<dyn Clock>,
 }
 
@@ -72,6 +74,8 @@ impl Default for EmulatorBuilder {
             service_fabric_port: 0,
             bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
             control_token: None,
+            idle_timeout: None,
+            max_connections: None,
             clock: Arc::new(SystemClock),
         }
     }
@@ -124,6 +128,20 @@ impl EmulatorBuilder {
         self
     }
 
+    /// How long an HTTP/1 connection may wait for a complete request head before it is closed
+    /// (slow clients, and idle keep-alive connections). Default: 30 s.
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_timeout = Some(timeout);
+        self
+    }
+
+    /// The most connections served at once; more wait in the listen backlog. Default: the
+    /// open-files limit (raised to its hard limit at start) less 64.
+    pub fn max_connections(mut self, max: usize) -> Self {
+        self.max_connections = Some(max.max(1));
+        self
+    }
+
     /// The clock. Default: the system clock.
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
@@ -164,7 +182,14 @@ impl EmulatorBuilder {
             http,
             service_fabric: (service_fabric, sf_tls),
         };
-        let connections = super::listener::Connections::new();
+        let mut limits = super::listener::ConnectionLimits::for_this_process();
+        if let Some(idle) = self.idle_timeout {
+            limits.idle_timeout = idle;
+        }
+        if let Some(max) = self.max_connections {
+            limits.max_connections = max;
+        }
+        let connections = super::listener::Connections::new(limits);
         let mut tasks = listeners.serve(&shared, &signal, &connections);
         let mut emulator = Emulator {
             shared,
