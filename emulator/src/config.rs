@@ -434,7 +434,16 @@ impl Seed {
     /// # Errors
     /// As [`Seed::from_toml`].
     pub fn from_json(text: &str) -> Result<Self, SeedError> {
-        let seed: Seed = serde_json::from_str(text).map_err(|e| SeedError::Parse(e.to_string()))?;
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| SeedError::Parse(e.to_string()))?;
+        if !value.is_object() {
+            return Err(SeedError::Parse(
+                "a seed is a JSON object (or TOML document) with tenants, applications, …"
+                    .to_string(),
+            ));
+        }
+        let seed: Seed =
+            serde_json::from_value(value).map_err(|e| SeedError::Parse(e.to_string()))?;
         seed.validate()?;
         Ok(seed)
     }

@@ -298,3 +298,173 @@ proptest! {
         }
     }
 }
+
+/// A separate emulator for the control plane, whose calls change state.
+struct ControlFixture {
+    runtime: tokio::runtime::Runtime,
+    router: axum::Router,
+    shared: Arc<Shared>,
+    _dir: tempfile::TempDir,
+}
+
+fn control_fixture() -> &'static ControlFixture {
+    static FIXTURE: OnceLock<ControlFixture> = OnceLock::new();
+    FIXTURE.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let shared =
+            Arc::new(Shared::new(dir.path(), Seed::default_seed(), Arc::new(SystemClock)).unwrap());
+        let origin = Origin {
+            scheme: "https",
+            service_fabric: false,
+        };
+        ControlFixture {
+            runtime: tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap(),
+            router: app(shared.clone(), origin),
+            shared,
+            _dir: dir,
+        }
+    })
+}
+
+/// Any JSON value, biased toward the control plane's field names and extreme numbers.
+fn json_value() -> impl Strategy<Value = serde_json::Value> {
+    use serde_json::{Value, json};
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        prop_oneof![
+            Just(i64::MAX),
+            Just(i64::MIN),
+            Just(0i64),
+            Just(-1),
+            Just(4_000_000_000),
+            any::<i64>()
+        ]
+        .prop_map(Value::from),
+        prop_oneof![Just(f64::MAX), Just(1e308), Just(-0.5), any::<f64>()].prop_map(|f| json!(f)),
+        ".{0,30}".prop_map(Value::from),
+        Just(json!("../../etc/passwd")),
+        Just(json!("/tmp/x")),
+        Just(json!("hang@token")),
+        Just(json!("status@imds,status=999")),
+    ];
+    leaf.prop_recursive(3, 24, 6, |inner| {
+        let key = prop_oneof![
+            Just("offset_secs"),
+            Just("lifetime_secs"),
+            Just("namespace"),
+            Just("service_account"),
+            Just("audience"),
+            Just("file"),
+            Just("spec"),
+            Just("ring"),
+            Just("match"),
+            Just("action"),
+            Just("kind"),
+            Just("status"),
+            Just("times"),
+            Just("probability"),
+            Just("seed"),
+            Just("value"),
+            Just("id"),
+            Just("client_id"),
+            Just("tenant"),
+            Just("issuer"),
+            Just("subject"),
+            Just("x"),
+        ];
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::from),
+            prop::collection::btree_map(key.prop_map(str::to_string), inner, 0..6)
+                .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+fn control_call() -> impl Strategy<Value = (&'static str, &'static str)> {
+    prop_oneof![
+        Just(("PUT", "/_emulator/clock")),
+        Just(("POST", "/_emulator/tokens/kubernetes")),
+        Just(("POST", "/_emulator/faults")),
+        Just(("POST", "/_emulator/keys/rotate")),
+        Just(("POST", "/_emulator/tenants")),
+        Just(("POST", "/_emulator/applications")),
+        Just((
+            "POST",
+            "/_emulator/applications/22222222-2222-2222-2222-222222222222/secrets"
+        )),
+        Just((
+            "POST",
+            "/_emulator/applications/22222222-2222-2222-2222-222222222222/certificates"
+        )),
+        Just((
+            "POST",
+            "/_emulator/applications/nobody/federated-credentials"
+        )),
+        Just(("PUT", "/_emulator/seed")),
+        Just(("POST", "/_emulator/reset")),
+        Just(("DELETE", "/_emulator/faults")),
+    ]
+}
+
+/// Sends one control call, then (faults cleared) a token request; returns both statuses and
+/// the control call's body.
+fn send_control(method: &str, path: &str, body: &serde_json::Value) -> (u16, Vec<u8>, u16) {
+    let fixture = control_fixture();
+    fixture.runtime.block_on(async {
+        let request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", "127.0.0.1:8443")
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        let response = fixture.router.clone().oneshot(request).await.unwrap();
+        let status = response.status().as_u16();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap().to_vec();
+        fixture.shared.faults.clear();
+        let form = format!(
+            "grant_type=client_credentials&client_id={}&client_secret={}&scope=https%3A%2F%2Fmanagement.azure.com%2F.default",
+            well_known::SECRET_APP_CLIENT_ID,
+            well_known::CLIENT_SECRET
+        );
+        let token = Request::builder()
+            .method("POST")
+            .uri(format!("/{}/oauth2/v2.0/token", well_known::TENANT_ID))
+            .header("host", "127.0.0.1:8443")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Body::from(form))
+            .unwrap();
+        let token_status = fixture.router.clone().oneshot(token).await.unwrap().status().as_u16();
+        let _ = fixture.shared.reset();
+        (status, bytes, token_status)
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// No JSON input makes a control call answer 5xx or leave the emulator unable to issue a
+    /// token afterwards.
+    #[test]
+    fn control_plane_inputs_never_5xx_or_break_token_issuance(
+        (method, path) in control_call(),
+        body in json_value(),
+    ) {
+        let (status, bytes, token_status) = send_control(method, path, &body);
+        prop_assert!(status < 500, "{status} for {method} {path} {body}: {}", String::from_utf8_lossy(&bytes));
+        if status >= 400 {
+            let json: serde_json::Value = serde_json::from_slice(&bytes)
+                .map_err(|e| TestCaseError::fail(format!("{e}: {method} {path} {body}")))?;
+            prop_assert!(json["message"].is_string() || json["error"].is_string(), "{json}");
+        }
+        // A valid new seed may legitimately remove the tenant; every other call must leave
+        // token issuance working.
+        if path != "/_emulator/seed" || status >= 400 {
+            prop_assert_eq!(token_status, 200, "token issuance after {} {} {}", method, path, body);
+        }
+    }
+}
