@@ -25,6 +25,8 @@ fn env_number(name: &str, default: u64) -> u64 {
 }
 
 /// Starts the binary on free ports; waits (bounded) for its ready file.
+// The child is returned and reaped by `main`, or reaped here on the timeout path.
+#[allow(clippy::zombie_processes)]
 fn start(state: &std::path::Path) -> (Child, ReadyInfo) {
     let ready_path = state.join("ready-soak.json");
     let mut child = Command::new(BIN)
@@ -52,6 +54,7 @@ fn start(state: &std::path::Path) -> (Child, ReadyInfo) {
         }
         if Instant::now() > deadline {
             let _ = child.kill();
+            let _ = child.wait();
             panic!("emulator not ready");
         }
         std::thread::sleep(Duration::from_millis(20));
