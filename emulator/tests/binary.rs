@@ -2,11 +2,13 @@
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use entra_emulator::{ReadyInfo, well_known};
 
-const BIN: &str = env!("CARGO_BIN_EXE_entra-emulator");
+mod common;
+
+use common::BIN;
 
 struct Running {
     child: Child,
@@ -20,22 +22,11 @@ impl Drop for Running {
     }
 }
 
-// The child is reaped by `Running`'s `Drop`, or explicitly on the timeout path.
-#[allow(clippy::zombie_processes)]
+/// Starts the binary on free ports with `state`; reaped by `Running`'s `Drop`.
 fn spawn(state: &Path, extra: &[&str]) -> Running {
     let ready_path = state.join("custom-ready.json");
     let _ = std::fs::remove_file(&ready_path);
-    let mut running_child = Command::new(BIN)
-        .args([
-            "--https-port",
-            "0",
-            "--http-port",
-            "0",
-            "--service-fabric-port",
-            "0",
-            "--state-dir",
-        ])
-        .arg(state)
+    let mut child = common::binary(state)
         .arg("--ready-file")
         .arg(&ready_path)
         .args(extra)
@@ -43,21 +34,8 @@ fn spawn(state: &Path, extra: &[&str]) -> Running {
         .stderr(Stdio::null())
         .spawn()
         .expect("binary starts");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(ready) = ReadyInfo::read(&ready_path) {
-            return Running {
-                child: running_child,
-                ready,
-            };
-        }
-        if Instant::now() > deadline {
-            let _ = running_child.kill();
-            let _ = running_child.wait();
-            panic!("no ready file after 30 s");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let ready = common::wait_ready(&mut child, &ready_path);
+    Running { child, ready }
 }
 
 fn client(ready: &ReadyInfo) -> reqwest::blocking::Client {

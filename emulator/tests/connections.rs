@@ -4,12 +4,12 @@
 
 #![cfg(unix)]
 
+mod common;
+
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use entra_emulator::ReadyInfo;
-
-const BIN: &str = env!("CARGO_BIN_EXE_entra-emulator");
+use common::{BIN, FREE_PORTS, wait_ready};
 
 #[tokio::test]
 async fn idle_connections_under_a_low_fd_limit_do_not_lock_out_new_clients() {
@@ -20,14 +20,7 @@ async fn idle_connections_under_a_low_fd_limit_do_not_lock_out_new_clients() {
         .arg("-c")
         .arg("ulimit -n 200 && exec \"$0\" \"$@\"")
         .arg(BIN)
-        .args([
-            "--https-port",
-            "0",
-            "--http-port",
-            "0",
-            "--service-fabric-port",
-            "0",
-        ])
+        .args(FREE_PORTS)
         .arg("--state-dir")
         .arg(dir.path().join("state"))
         .arg("--ready-file")
@@ -37,14 +30,7 @@ async fn idle_connections_under_a_low_fd_limit_do_not_lock_out_new_clients() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let ready = loop {
-        if let Ok(ready) = ReadyInfo::read(&ready_path) {
-            break ready;
-        }
-        assert!(Instant::now() < deadline, "no ready file after 30 s");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let ready = wait_ready(&mut child, &ready_path);
     let addr: std::net::SocketAddr = ready
         .http_url
         .trim_start_matches("http://")

@@ -8,9 +8,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
-use entra_emulator::{ReadyInfo, well_known};
+use entra_emulator::well_known;
 
-const BIN: &str = env!("CARGO_BIN_EXE_entra-emulator");
 const IN_FLIGHT: usize = 20;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -18,17 +17,7 @@ async fn sigterm_lets_requests_in_flight_finish_and_removes_the_ready_files() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
     let ready_path = dir.path().join("ready.json");
-    let mut child = Command::new(BIN)
-        .args([
-            "--https-port",
-            "0",
-            "--http-port",
-            "0",
-            "--service-fabric-port",
-            "0",
-        ])
-        .arg("--state-dir")
-        .arg(&state)
+    let mut child = binary(&state)
         .arg("--ready-file")
         .arg(&ready_path)
         // Every token request takes a second: they are still in flight at SIGTERM.
@@ -38,14 +27,7 @@ async fn sigterm_lets_requests_in_flight_finish_and_removes_the_ready_files() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let ready = loop {
-        if let Ok(ready) = ReadyInfo::read(&ready_path) {
-            break ready;
-        }
-        assert!(Instant::now() < deadline, "no ready file after 30 s");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let ready = wait_ready(&mut child, &ready_path);
     assert_eq!(
         ready.pid,
         Some(child.id()),

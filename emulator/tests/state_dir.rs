@@ -3,8 +3,7 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::process::Stdio;
 
 use common::*;
 use entra_emulator::{Emulator, StartError};
@@ -48,40 +47,15 @@ fn a_second_process_is_told_which_pid_holds_the_directory() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
     let ready = dir.path().join("ready.json");
-    let binary = env!("CARGO_BIN_EXE_entra-emulator");
-    let ports = [
-        "--https-port",
-        "0",
-        "--http-port",
-        "0",
-        "--service-fabric-port",
-        "0",
-    ];
-    let mut first = Command::new(binary)
-        .args(ports)
-        .arg("--state-dir")
-        .arg(&state)
+    let mut first = binary(&state)
         .arg("--ready-file")
         .arg(&ready)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    // Wait (bounded) for the first emulator to be listening.
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while !ready.exists() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the first emulator did not start"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let second = Command::new(binary)
-        .args(ports)
-        .arg("--state-dir")
-        .arg(&state)
-        .output()
-        .unwrap();
+    wait_ready(&mut first, &ready);
+    let second = binary(&state).output().unwrap();
     let _ = first.kill();
     let _ = first.wait();
     assert!(!second.status.success());

@@ -143,3 +143,42 @@ pub fn claims_of(jwt: &str) -> Value {
     let payload = jwt.split('.').nth(1).unwrap();
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
 }
+
+/// The emulator binary.
+pub const BIN: &str = env!("CARGO_BIN_EXE_entra-emulator");
+
+/// The flags that put every listener on a free port.
+pub const FREE_PORTS: [&str; 6] = [
+    "--https-port",
+    "0",
+    "--http-port",
+    "0",
+    "--service-fabric-port",
+    "0",
+];
+
+/// The binary on free ports with `state` as its state directory.
+pub fn binary(state: &std::path::Path) -> std::process::Command {
+    let mut command = std::process::Command::new(BIN);
+    command.args(FREE_PORTS).arg("--state-dir").arg(state);
+    command
+}
+
+/// Waits (at most 30 s) for a starting emulator's ready file; kills and reaps it on timeout.
+pub fn wait_ready(
+    child: &mut std::process::Child,
+    path: &std::path::Path,
+) -> entra_emulator::ReadyInfo {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        if let Ok(ready) = entra_emulator::ReadyInfo::read(path) {
+            return ready;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("no ready file at {} after 30 s", path.display());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
