@@ -8,14 +8,15 @@
 //! `SOAK_WORKERS` concurrent clients, default 16).
 #![allow(clippy::disallowed_methods)] // a benchmark measures real time
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use entra_emulator::{ReadyInfo, well_known};
 
-const BIN: &str = env!("CARGO_BIN_EXE_entra-emulator");
+#[path = "../tests/common/mod.rs"]
+mod common;
 
 fn env_number(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -25,21 +26,11 @@ fn env_number(name: &str, default: u64) -> u64 {
 }
 
 /// Starts the binary on free ports; waits (bounded) for its ready file.
-// The child is returned and reaped by `main`, or reaped here on the timeout path.
+// The child is returned and reaped by `main`.
 #[allow(clippy::zombie_processes)]
 fn start(state: &std::path::Path) -> (Child, ReadyInfo) {
     let ready_path = state.join("ready-soak.json");
-    let mut child = Command::new(BIN)
-        .args([
-            "--https-port",
-            "0",
-            "--http-port",
-            "0",
-            "--service-fabric-port",
-            "0",
-        ])
-        .arg("--state-dir")
-        .arg(state.join("state"))
+    let mut child = common::binary(&state.join("state"))
         .arg("--ready-file")
         .arg(&ready_path)
         .env("ENTRA_EMULATOR_LOG", "error")
@@ -47,18 +38,8 @@ fn start(state: &std::path::Path) -> (Child, ReadyInfo) {
         .stderr(Stdio::null())
         .spawn()
         .expect("emulator starts");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(ready) = ReadyInfo::read(&ready_path) {
-            return (child, ready);
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("emulator not ready");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let ready = common::wait_ready(&mut child, &ready_path);
+    (child, ready)
 }
 
 fn proc_value(pid: u32, key: &str) -> Option<u64> {

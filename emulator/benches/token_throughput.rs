@@ -18,7 +18,8 @@ use std::time::{Duration, Instant};
 
 use entra_emulator::{ReadyInfo, well_known};
 
-const BIN: &str = env!("CARGO_BIN_EXE_entra-emulator");
+#[path = "../tests/common/mod.rs"]
+mod common;
 
 fn env_number(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -75,17 +76,7 @@ fn main() {
     }
     let state = tempfile::tempdir().expect("temp dir");
     let ready_path = state.path().join("ready.json");
-    let mut child = Command::new(BIN)
-        .args([
-            "--https-port",
-            "0",
-            "--http-port",
-            "0",
-            "--service-fabric-port",
-            "0",
-            "--state-dir",
-        ])
-        .arg(state.path())
+    let mut child = common::binary(state.path())
         .arg("--ready-file")
         .arg(&ready_path)
         .env("ENTRA_EMULATOR_LOG", "warn")
@@ -93,18 +84,7 @@ fn main() {
         .stderr(Stdio::null())
         .spawn()
         .expect("emulator starts");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let ready = loop {
-        if let Ok(ready) = ReadyInfo::read(&ready_path) {
-            break ready;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("emulator not ready");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let ready = common::wait_ready(&mut child, &ready_path);
 
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
