@@ -18,13 +18,6 @@ use entra_emulator::{ReadyInfo, well_known};
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-fn env_number(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 /// Starts the binary on free ports; waits (bounded) for its ready file.
 // The child is returned and reaped by `main`.
 #[allow(clippy::zombie_processes)]
@@ -142,8 +135,8 @@ async fn fault_toggler(ready: Arc<ReadyInfo>, until: Instant) {
 }
 
 fn main() {
-    let minutes = env_number("SOAK_MINUTES", 1);
-    let workers = env_number("SOAK_WORKERS", 16);
+    let minutes = common::env_number("SOAK_MINUTES", 1);
+    let workers = common::env_number("SOAK_WORKERS", 16);
     let dir = tempfile::tempdir().expect("temp dir");
     let (mut child, ready) = start(dir.path());
     let pid = child.id();

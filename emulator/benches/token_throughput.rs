@@ -21,13 +21,6 @@ use entra_emulator::{ReadyInfo, well_known};
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-fn env_number(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 /// Single-core RSA-2048 signs per second according to `openssl speed`.
 fn openssl_signs_per_second() -> Option<f64> {
     let output = Command::new("openssl")
@@ -51,8 +44,8 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 }
 
 fn main() {
-    let seconds = env_number("BENCH_SECONDS", 10);
-    let connections = env_number("BENCH_CONNECTIONS", 64) as usize;
+    let seconds = common::env_number("BENCH_SECONDS", 10);
+    let connections = common::env_number("BENCH_CONNECTIONS", 64) as usize;
     let openssl = openssl_signs_per_second();
 
     if let Ok(path) = std::env::var("BENCH_READY_FILE") {
@@ -98,11 +91,11 @@ fn main() {
     report(result, connections, seconds, openssl);
 
     // Fixed-count phase: errors and memory.
-    let requests = env_number("BENCH_REQUESTS", 10_000);
+    let requests = common::env_number("BENCH_REQUESTS", 10_000);
     let rss = || rss_kib(child.id());
     let before = rss();
     let mut batches = Vec::new();
-    let batch_count = env_number("BENCH_BATCHES", 5);
+    let batch_count = common::env_number("BENCH_BATCHES", 5);
     for _ in 0..batch_count {
         let (count, errors, mut latencies, elapsed) =
             runtime.block_on(load(&ready, connections, Stop::Count(requests)));

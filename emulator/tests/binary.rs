@@ -203,17 +203,7 @@ fn a_bad_config_fails_fast_with_a_clear_message() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("bad.toml");
     std::fs::write(&config, "[[tenants]]\nid = \"not-a-guid\"\n").unwrap();
-    let output = Command::new(BIN)
-        .args([
-            "--https-port",
-            "0",
-            "--http-port",
-            "0",
-            "--service-fabric-port",
-            "0",
-            "--state-dir",
-        ])
-        .arg(dir.path())
+    let output = common::binary(dir.path())
         .arg("--config")
         .arg(&config)
         .output()
@@ -230,17 +220,7 @@ fn a_bad_config_fails_fast_with_a_clear_message() {
 fn rotate_key_subcommand_changes_the_signing_key_of_a_state_dir() {
     let dir = tempfile::tempdir().unwrap();
     let rotate = || {
-        let out = Command::new(BIN)
-            .args([
-                "--https-port",
-                "0",
-                "--http-port",
-                "0",
-                "--service-fabric-port",
-                "0",
-                "--state-dir",
-            ])
-            .arg(dir.path())
+        let out = common::binary(dir.path())
             .arg("rotate-key")
             .output()
             .unwrap();
@@ -283,17 +263,7 @@ fn fault_flags_apply_from_the_start_and_a_bad_one_fails_fast() {
         .unwrap();
     assert_eq!(jwks.status(), 502);
 
-    let output = Command::new(BIN)
-        .args([
-            "--https-port",
-            "0",
-            "--http-port",
-            "0",
-            "--service-fabric-port",
-            "0",
-        ])
-        .arg("--state-dir")
-        .arg(dir.path().join("other"))
+    let output = common::binary(&dir.path().join("other"))
         .args(["--fault", "explode@token"])
         .output()
         .unwrap();

@@ -182,3 +182,11 @@ pub fn wait_ready(
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
+
+/// A number from the environment variable `name`, else `default` (benchmark settings).
+pub fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
