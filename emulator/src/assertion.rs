@@ -99,7 +99,8 @@ fn signature_error(reason: &str, thumbprint: &str, client_id: &str) -> EntraErro
     .into()
 }
 
-fn format_time(secs: i64) -> String {
+/// Seconds since the epoch as RFC 3339, as Entra's messages show times.
+pub(crate) fn format_time(secs: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(secs)
         .ok()
         .and_then(|t| {

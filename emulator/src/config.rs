@@ -67,6 +67,39 @@ pub mod well_known {
     pub const APP_SERVICE_IDENTITY_HEADER: &str = "emulator-identity-header";
     /// The audience every federated credential expects by default.
     pub const FEDERATION_AUDIENCE: &str = "api://AzureADTokenExchange";
+    /// The public client the developer tools and the Azure Identity libraries sign users in
+    /// with (the Azure CLI's client id).
+    pub const DEVELOPER_CLIENT_ID: &str = "04b07795-8ddb-461a-bbee-02f9e1bf7b46";
+    /// The second home-tenant user, whose sign-in needs a verification code.
+    pub const MFA_USER_PRINCIPAL_NAME: &str = "emulator.mfa@emulator.onmicrosoft.com";
+    /// The MFA user's object id.
+    pub const MFA_USER_OBJECT_ID: &str = "c0c0c0c0-0000-4000-8000-000000000002";
+    /// The MFA user's password.
+    pub const MFA_USER_PASSWORD: &str = "emulator-mfa-password";
+    /// The verification code the sign-in page's second step accepts for the MFA user.
+    pub const MFA_CODE: &str = "424242";
+    /// The partner tenant (the guest's home).
+    pub const PARTNER_TENANT_ID: &str = "12121212-1212-4212-8212-121212121212";
+    /// The guest: a partner-tenant user who is a guest in the home tenant.
+    pub const GUEST_USER_PRINCIPAL_NAME: &str = "partner.guest@emulator-partner.onmicrosoft.com";
+    /// The guest's home object id.
+    pub const GUEST_USER_OBJECT_ID: &str = "c0c0c0c0-0000-4000-8000-000000000003";
+    /// The guest's password.
+    pub const GUEST_USER_PASSWORD: &str = "partner-guest-password";
+    /// The confidential web app that signs users in with the authorization code flow.
+    pub const WEB_APP_CLIENT_ID: &str = "abababab-abab-4bab-8bab-abababababab";
+    /// The web app's client secret.
+    pub const WEB_APP_SECRET: &str = "emulator-web-app-secret";
+    /// The web app's registered redirect URI (loopback: any port matches).
+    pub const WEB_APP_REDIRECT_URI: &str = "http://localhost/callback";
+    /// The middle-tier API (on-behalf-of); users get tokens for it with `api://entra-emulator-api`.
+    pub const MIDDLE_TIER_CLIENT_ID: &str = "99999999-9999-9999-9999-999999999999";
+    /// The middle tier's client secret.
+    pub const MIDDLE_TIER_SECRET: &str = "emulator-middle-tier-secret";
+    /// The scope users ask for to call the middle tier.
+    pub const MIDDLE_TIER_SCOPE: &str = "api://entra-emulator-api/.default";
+    /// The name of the middle tier's generated certificate (`certs/middle-tier.pem`).
+    pub const MIDDLE_TIER_CERTIFICATE_NAME: &str = "middle-tier";
 }
 
 /// A complete seed.
@@ -100,6 +133,9 @@ pub struct Seed {
     /// Users (the Cloud Shell user, and the developer-tool user).
     #[serde(default)]
     pub users: Vec<User>,
+    /// User sign-in: device-code timing and automatic approval.
+    #[serde(default)]
+    pub sign_in: SignInSettings,
     /// Faults in effect from the start (see [`crate::faults`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub faults: Vec<crate::faults::Fault>,
@@ -121,6 +157,30 @@ pub struct User {
     /// The password the developer tools sign in with (resource-owner password grant).
     #[serde(default)]
     pub password: Option<String>,
+    /// Whether sign-in needs a second factor: the password grant then fails with AADSTS50076
+    /// and the sign-in page asks for [`User::mfa_code`].
+    #[serde(default)]
+    pub mfa_required: bool,
+    /// The verification code the sign-in page's second step accepts.
+    #[serde(default)]
+    pub mfa_code: Option<String>,
+    /// Tenants the user is a guest in (besides its home tenant, [`User::tenant`]).
+    #[serde(default)]
+    pub guest_in: Vec<String>,
+}
+
+impl User {
+    /// Whether `who` is this user's UPN or object id (case-insensitive).
+    pub fn matches(&self, who: &str) -> bool {
+        self.user_principal_name.eq_ignore_ascii_case(who)
+            || self.object_id.eq_ignore_ascii_case(who)
+    }
+
+    /// Whether the user may sign in to `tenant` (its home tenant or one it is a guest in).
+    pub fn member_of(&self, tenant: &str) -> bool {
+        self.tenant.eq_ignore_ascii_case(tenant)
+            || self.guest_in.iter().any(|t| t.eq_ignore_ascii_case(tenant))
+    }
 }
 
 impl std::fmt::Debug for User {
@@ -130,6 +190,9 @@ impl std::fmt::Debug for User {
             .field("object_id", &self.object_id)
             .field("user_principal_name", &self.user_principal_name)
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("mfa_required", &self.mfa_required)
+            .field("mfa_code", &self.mfa_code.as_ref().map(|_| "<redacted>"))
+            .field("guest_in", &self.guest_in)
             .finish()
     }
 }
@@ -198,6 +261,32 @@ impl Default for Settings {
     }
 }
 
+/// User sign-in settings (`[sign_in]`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SignInSettings {
+    /// Seconds a device-code client waits between polls (Entra: 5).
+    pub device_code_interval_secs: u64,
+    /// How long a device code can be approved, seconds (Entra: 900).
+    pub device_code_lifetime_secs: u64,
+    /// How long an authorization code can be redeemed, seconds (Entra: about 600).
+    pub authorization_code_lifetime_secs: u64,
+    /// A user (UPN or object id) who approves every device code at once: for tests that have
+    /// no browser and no control-plane call.
+    pub auto_approve_device_codes: Option<String>,
+}
+
+impl Default for SignInSettings {
+    fn default() -> Self {
+        Self {
+            device_code_interval_secs: 5,
+            device_code_lifetime_secs: 900,
+            authorization_code_lifetime_secs: 600,
+            auto_approve_device_codes: None,
+        }
+    }
+}
+
 /// A tenant.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -238,6 +327,18 @@ pub struct Application {
     /// Federated identity credentials.
     #[serde(default)]
     pub federated_credentials: Vec<FederatedCredential>,
+    /// A public client (no credential): may redeem authorization and device codes without a
+    /// secret or assertion.
+    #[serde(default)]
+    pub public_client: bool,
+    /// Where the authorization endpoint may send codes. A loopback URI
+    /// (`http://localhost`, `http://127.0.0.1`) matches on any port, as in Entra.
+    #[serde(default)]
+    pub redirect_uris: Vec<String>,
+    /// Whether users of every seeded tenant may sign in to it (a multi-tenant app; the
+    /// developer tools' public client is one).
+    #[serde(default)]
+    pub multi_tenant: bool,
 }
 
 /// A client secret.
@@ -461,7 +562,51 @@ impl Seed {
         let tenant_ids = self.validate_tenants()?;
         let apps = self.validate_applications(&tenant_ids)?;
         self.validate_references(&tenant_ids, &apps)?;
+        self.validate_users(&tenant_ids)?;
         self.validate_resources()
+    }
+
+    fn validate_users(&self, tenant_ids: &HashSet<String>) -> Result<(), SeedError> {
+        let mut names = HashSet::new();
+        for u in &self.users {
+            let tenants = std::iter::once(&u.tenant).chain(&u.guest_in);
+            if let Some(t) = tenants
+                .into_iter()
+                .find(|t| !tenant_ids.contains(&t.to_ascii_lowercase()))
+            {
+                return invalid(format!(
+                    "user '{}' names tenant '{t}', which the seed does not define",
+                    u.user_principal_name
+                ));
+            }
+            if !names.insert(u.user_principal_name.to_ascii_lowercase()) {
+                return invalid(format!("user '{}' is defined twice", u.user_principal_name));
+            }
+            if u.mfa_required && u.mfa_code.as_deref().is_none_or(str::is_empty) {
+                return invalid(format!(
+                    "user '{}' has mfa_required = true but no mfa_code for the sign-in page's second step",
+                    u.user_principal_name
+                ));
+            }
+        }
+        if let Some(who) = &self.sign_in.auto_approve_device_codes
+            && !self.users.iter().any(|u| u.matches(who))
+        {
+            return invalid(format!(
+                "sign_in.auto_approve_device_codes names '{who}', which is no seeded user's UPN or object id"
+            ));
+        }
+        for a in &self.applications {
+            for uri in &a.redirect_uris {
+                if url::Url::parse(uri).is_err() {
+                    return invalid(format!(
+                        "application '{}' has redirect URI '{uri}', which is not an absolute URL",
+                        a.client_id
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     fn validate_tenants(&self) -> Result<HashSet<String>, SeedError> {

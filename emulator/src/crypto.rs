@@ -46,6 +46,11 @@ pub(crate) fn sha1(bytes: &[u8]) -> Vec<u8> {
 }
 
 /// SHA-256 of `bytes`.
+/// Compares without an early exit, so the time taken does not reveal the matching prefix.
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 pub(crate) fn sha256(bytes: &[u8]) -> Vec<u8> {
     digest::digest(&digest::SHA256, bytes).as_ref().to_vec()
 }

@@ -8,7 +8,7 @@ use std::path::Path;
 use time::OffsetDateTime;
 
 use crate::config::{
-    Application, ClientSecret, FederatedCredential, Seed, ServiceConnection, Settings,
+    Application, ClientSecret, FederatedCredential, Seed, ServiceConnection, Settings, User,
 };
 use crate::crypto::{self, RsaPublicKey};
 use crate::pki::{self, GeneratedCertificate};
@@ -31,6 +31,39 @@ pub(crate) struct AppEntry {
     pub(crate) secrets: Vec<ClientSecret>,
     pub(crate) certificates: Vec<AppCertificate>,
     pub(crate) federated: Vec<FederatedCredential>,
+    pub(crate) display_name: String,
+    pub(crate) public_client: bool,
+    pub(crate) multi_tenant: bool,
+    pub(crate) redirect_uris: Vec<String>,
+}
+
+impl AppEntry {
+    /// Whether `uri` is one of the app's redirect URIs. A registered loopback URI
+    /// (`http://localhost`, `http://127.0.0.1`, `http://[::1]`) matches the same URI on any
+    /// port, as Entra's rule for native clients says.
+    pub(crate) fn accepts_redirect(&self, uri: &str) -> bool {
+        let Ok(wanted) = url::Url::parse(uri) else {
+            return false;
+        };
+        self.redirect_uris.iter().any(|registered| {
+            let Ok(registered) = url::Url::parse(registered) else {
+                return false;
+            };
+            if registered == wanted {
+                return true;
+            }
+            let loopback = matches!(
+                registered.host_str(),
+                Some("localhost" | "127.0.0.1" | "[::1]")
+            );
+            loopback
+                && registered.scheme() == "http"
+                && wanted.scheme() == "http"
+                && registered.host_str() == wanted.host_str()
+                && registered.path().trim_end_matches('/') == wanted.path().trim_end_matches('/')
+                && wanted.query().is_none()
+        })
+    }
 }
 
 /// A tenant.
@@ -178,6 +211,10 @@ impl Directory {
             secrets: app.secrets.clone(),
             certificates,
             federated: app.federated_credentials.clone(),
+            display_name: app.display_name.clone(),
+            public_client: app.public_client,
+            multi_tenant: app.multi_tenant,
+            redirect_uris: app.redirect_uris.clone(),
         })
     }
 
@@ -209,6 +246,64 @@ impl Directory {
     /// An application of a tenant.
     pub(crate) fn app(&self, tenant_id: &str, client_id: &str) -> Option<&AppEntry> {
         self.apps.get(&(key(tenant_id), key(client_id)))
+    }
+
+    /// The first seeded tenant: the home tenant.
+    pub(crate) fn home_tenant(&self) -> Option<&TenantEntry> {
+        self.tenants.first()
+    }
+
+    /// An application users of `tenant_id` can sign in to: one of the tenant's, or a
+    /// multi-tenant app of any tenant.
+    pub(crate) fn sign_in_app(&self, tenant_id: &str, client_id: &str) -> Option<&AppEntry> {
+        self.app(tenant_id, client_id).or_else(|| {
+            let client_id = key(client_id);
+            self.apps
+                .values()
+                .find(|a| a.multi_tenant && a.client_id == client_id)
+        })
+    }
+
+    /// The display name of an application of any tenant (its client id when it has none).
+    pub(crate) fn app_display_name(&self, client_id: &str) -> String {
+        let wanted = key(client_id);
+        self.apps
+            .values()
+            .find(|a| a.client_id == wanted && !a.display_name.is_empty())
+            .map_or_else(|| client_id.to_string(), |a| a.display_name.clone())
+    }
+
+    /// Whether `uri` is a redirect URI of any seeded application.
+    pub(crate) fn is_redirect_uri(&self, uri: &str) -> bool {
+        self.apps.values().any(|a| a.accepts_redirect(uri))
+    }
+
+    /// A user by UPN or object id.
+    pub(crate) fn user(&self, who: &str) -> Option<&User> {
+        self.seed.users.iter().find(|u| u.matches(who))
+    }
+
+    /// Whether `tenant` names one of the aliases Entra resolves to the signed-in user's tenant.
+    pub(crate) fn is_alias(segment: &str) -> bool {
+        ["common", "organizations", "consumers"]
+            .iter()
+            .any(|a| a.eq_ignore_ascii_case(segment))
+    }
+
+    /// The identifiers a token for application `client_id` may carry as `aud`: its client id,
+    /// `api://{client id}` and the identifier URIs of a resource it owns.
+    pub(crate) fn audiences_of(&self, client_id: &str) -> Vec<String> {
+        let mut out = vec![key(client_id), format!("api://{}", key(client_id))];
+        for r in &self.seed.resources {
+            if r.app_id.eq_ignore_ascii_case(client_id) {
+                out.extend(
+                    r.identifier_uris
+                        .iter()
+                        .map(|u| key(u.trim_end_matches('/'))),
+                );
+            }
+        }
+        out
     }
 
     /// A Pipelines service connection.

@@ -57,6 +57,7 @@ mod ready;
 mod request_log;
 mod routes;
 mod server;
+mod sign_in;
 mod state;
 mod tokens;
 pub mod wire;

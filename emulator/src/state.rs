@@ -46,6 +46,8 @@ pub(crate) struct Shared {
     pub(crate) faults: FaultSet,
     /// The token every control-plane call must present, when configured.
     pub(crate) control_token: Option<String>,
+    /// User sign-in: flows, codes, device codes, sessions.
+    pub(crate) sign_in: crate::sign_in::SignInStore,
 }
 
 tokio::task_local! {
@@ -122,6 +124,7 @@ impl Shared {
             arc_secrets: ArcSecrets::default(),
             faults,
             control_token: None,
+            sign_in: crate::sign_in::SignInStore::default(),
         })
     }
 
@@ -170,6 +173,7 @@ impl Shared {
     pub(crate) fn reset(&self) -> Result<(), EmulatorError> {
         self.apply_seed(self.base_seed.clone())?;
         self.log.clear();
+        self.sign_in.clear();
         self.clock_offset_secs.store(0, Ordering::Relaxed);
         Ok(())
     }

@@ -17,7 +17,8 @@ pub(crate) enum ClientAuthMethod {
 }
 
 impl ClientAuthMethod {
-    fn acr(self) -> &'static str {
+    /// `appidacr`: "1" for a secret, "2" for an assertion.
+    pub(crate) fn acr(self) -> &'static str {
         match self {
             Self::Secret => "1",
             Self::Assertion => "2",
@@ -93,7 +94,7 @@ struct AccessTokenClaims<'a> {
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     roles: &'a [String],
     #[serde(skip_serializing_if = "Option::is_none")]
-    scp: Option<&'static str>,
+    scp: Option<&'a str>,
     sub: String,
     tid: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -174,30 +175,132 @@ pub(crate) fn app_token(key: &SigningKey, req: &AppTokenRequest<'_>) -> String {
 /// issued to it.
 pub(crate) const AZURE_CLI_CLIENT_ID: &str = "04b07795-8ddb-461a-bbee-02f9e1bf7b46";
 
-/// Signs a delegated (user) access token for `user`, issued to the Azure CLI client.
-pub(crate) fn user_token(
-    key: &SigningKey,
-    user: &crate::config::User,
-    audience: &str,
-    version: u8,
-    now: i64,
-    lifetime_secs: i64,
-    origin: &str,
-) -> String {
-    let v1 = version == 1;
+/// Everything a delegated (user) access token needs.
+#[derive(Debug)]
+pub(crate) struct UserTokenRequest<'a> {
+    pub(crate) user: &'a crate::config::User,
+    /// The tenant the token is issued in (the user's home tenant, or one it is a guest in).
+    pub(crate) tenant_id: &'a str,
+    /// The client the user signed in to.
+    pub(crate) client_id: &'a str,
+    /// `0` for a public client, `1` secret, `2` certificate or assertion.
+    pub(crate) client_acr: &'static str,
+    pub(crate) audience: &'a str,
+    pub(crate) version: u8,
+    /// The delegated permissions (`scp`), space-separated.
+    pub(crate) scp: &'a str,
+    pub(crate) now: i64,
+    pub(crate) lifetime_secs: i64,
+    pub(crate) origin: &'a str,
+}
+
+/// The user's object id in `tenant_id`: its own at home, a stable derived one where it is a
+/// guest (Entra gives a guest a separate object in the host tenant).
+pub(crate) fn user_object_id(user: &crate::config::User, tenant_id: &str) -> String {
+    if user.tenant.eq_ignore_ascii_case(tenant_id) {
+        return user.object_id.clone();
+    }
+    let digest = crypto::sha256(format!("guest:{}:{}", user.object_id, tenant_id).as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_random_bytes(bytes)
+        .into_uuid()
+        .to_string()
+}
+
+/// The `sub` of a user's tokens: pairwise per user and client, stable (Entra's is too).
+fn pairwise_sub(oid: &str, client_id: &str) -> String {
+    crypto::b64url(crypto::sha256(format!("sub:{oid}:{client_id}").as_bytes()))
+}
+
+/// Signs a delegated (user) access token.
+pub(crate) fn user_token(key: &SigningKey, req: &UserTokenRequest<'_>) -> String {
+    let v1 = req.version == 1;
+    let user = req.user;
     let upn = user.user_principal_name.as_str();
+    let oid = user_object_id(user, req.tenant_id);
+    let guest = !user.tenant.eq_ignore_ascii_case(req.tenant_id);
     let claims = AccessTokenClaims {
+        idp: guest.then(|| v1_issuer(&user.tenant)),
         idtyp: "user",
         name: Some(&user.display_name),
-        oid: &user.object_id,
-        scp: Some("user_impersonation"),
-        sub: random_b64(32),
+        oid: &oid,
+        scp: Some(req.scp),
+        sub: pairwise_sub(&oid, req.client_id),
         upn: v1.then_some(upn),
         preferred_username: (!v1).then_some(upn),
-        ..AccessTokenClaims::common(v1, audience, &user.tenant, (AZURE_CLI_CLIENT_ID, "0"))
+        ..AccessTokenClaims::common(
+            v1,
+            req.audience,
+            req.tenant_id,
+            (req.client_id, req.client_acr),
+        )
     }
-    .at(issuer(v1, origin, &user.tenant), now, lifetime_secs);
+    .at(
+        issuer(v1, req.origin, req.tenant_id),
+        req.now,
+        req.lifetime_secs,
+    );
     key.sign_jwt(&claims, v1)
+}
+
+/// The claims of an OpenID Connect ID token (v2), as Entra issues them.
+#[derive(Debug, Serialize)]
+struct IdTokenClaims<'a> {
+    aud: &'a str,
+    exp: i64,
+    iat: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    idp: Option<String>,
+    iss: String,
+    name: &'a str,
+    nbf: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nonce: Option<&'a str>,
+    oid: &'a str,
+    preferred_username: &'a str,
+    rh: String,
+    sub: String,
+    tid: &'a str,
+    uti: String,
+    ver: &'static str,
+}
+
+/// Signs an ID token for the user of `req`, for `req.client_id`, with `nonce` when the sign-in
+/// request had one.
+pub(crate) fn id_token(
+    key: &SigningKey,
+    req: &UserTokenRequest<'_>,
+    nonce: Option<&str>,
+) -> String {
+    let user = req.user;
+    let oid = user_object_id(user, req.tenant_id);
+    let guest = !user.tenant.eq_ignore_ascii_case(req.tenant_id);
+    let claims = IdTokenClaims {
+        aud: req.client_id,
+        exp: req.now + req.lifetime_secs,
+        iat: req.now,
+        idp: guest.then(|| v1_issuer(&user.tenant)),
+        iss: v2_issuer(req.origin, req.tenant_id),
+        name: &user.display_name,
+        nbf: req.now,
+        nonce,
+        oid: &oid,
+        preferred_username: &user.user_principal_name,
+        rh: format!("0.{}.", random_b64(32)),
+        sub: pairwise_sub(&oid, req.client_id),
+        tid: req.tenant_id,
+        uti: random_b64(16),
+        ver: "2.0",
+    };
+    key.sign_jwt(&claims, false)
+}
+
+/// MSAL's `client_info`: base64url of `{"uid": home object id, "utid": home tenant}`; MSAL
+/// keys its account on it.
+pub(crate) fn client_info(user: &crate::config::User) -> String {
+    let json = json!({ "uid": user.object_id, "utid": user.tenant });
+    crypto::b64url(json.to_string())
 }
 
 /// Claims of a projected Kubernetes service-account token.

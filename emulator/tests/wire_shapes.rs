@@ -310,6 +310,8 @@ async fn faulted(emu: &Emulator, endpoint: Endpoint, status: u16) -> Value {
                 well_known::SERVICE_CONNECTION_ID
             ))
             .header("authorization", format!("Bearer {}", well_known::SYSTEM_ACCESS_TOKEN)),
+        Endpoint::Authorize => http.get(format!("{}/organizations/oauth2/v2.0/authorize?client_id={}&response_type=code&redirect_uri=http://localhost&scope=openid", emu.https_url(), well_known::DEVELOPER_CLIENT_ID)),
+        Endpoint::DeviceCode => http.post(format!("{}/organizations/oauth2/v2.0/devicecode", emu.https_url())).form(&[("client_id", well_known::DEVELOPER_CLIENT_ID), ("scope", ARM)]),
     };
     exchange(request).await
 }

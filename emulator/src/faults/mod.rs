@@ -73,11 +73,15 @@ pub enum Endpoint {
     AzureMl,
     /// Azure Pipelines OIDC (`.../oidctoken`).
     Pipelines,
+    /// User sign-in pages: the authorization endpoint, the sign-in form and `/devicelogin`.
+    Authorize,
+    /// The device-code endpoint (`/{tenant}/oauth2/v2.0/devicecode`).
+    DeviceCode,
 }
 
 impl Endpoint {
     /// Every endpoint kind.
-    pub const ALL: [Endpoint; 10] = [
+    pub const ALL: [Endpoint; 12] = [
         Endpoint::Token,
         Endpoint::Discovery,
         Endpoint::Jwks,
@@ -88,6 +92,8 @@ impl Endpoint {
         Endpoint::CloudShell,
         Endpoint::AzureMl,
         Endpoint::Pipelines,
+        Endpoint::Authorize,
+        Endpoint::DeviceCode,
     ];
 
     /// The name used in configs and flags (`token`, `imds`, `app_service`, ...).
@@ -103,12 +109,21 @@ impl Endpoint {
             Endpoint::CloudShell => "cloud_shell",
             Endpoint::AzureMl => "azure_ml",
             Endpoint::Pipelines => "pipelines",
+            Endpoint::Authorize => "authorize",
+            Endpoint::DeviceCode => "device_code",
         }
     }
 
     /// Whether this endpoint is Entra's own (its path starts with the tenant).
     pub(crate) fn is_entra(self) -> bool {
-        matches!(self, Endpoint::Token | Endpoint::Discovery | Endpoint::Jwks)
+        matches!(
+            self,
+            Endpoint::Token
+                | Endpoint::Discovery
+                | Endpoint::Jwks
+                | Endpoint::Authorize
+                | Endpoint::DeviceCode
+        )
     }
 }
 

@@ -126,6 +126,8 @@ fn response(
         refresh_in: (lifetime >= 7200).then_some(lifetime / 2),
         access_token,
         refresh_token: None,
+        id_token: None,
+        client_info: None,
     })
 }
 

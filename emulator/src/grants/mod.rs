@@ -11,8 +11,11 @@ use crate::form;
 use crate::state::Shared;
 use crate::wire::{Aadsts, EntraError};
 
+mod authorization_code;
 mod client_auth;
 mod client_credentials;
+mod device_code;
+mod on_behalf_of;
 mod password;
 mod refresh;
 mod response;
@@ -53,7 +56,18 @@ const KNOWN_FIELDS: &[&str] = &[
     "username",
     "password",
     "refresh_token",
+    "code",
+    "redirect_uri",
+    "code_verifier",
+    "device_code",
+    "assertion",
+    "requested_token_use",
 ];
+
+/// `grant_type` of the device-code grant (Entra also takes the bare `device_code`).
+pub(crate) const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
+/// `grant_type` of the on-behalf-of grant.
+pub(crate) const JWT_BEARER_GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 
 /// Scopes MSAL clients may add that do not name a resource.
 pub(crate) const OIDC_SCOPES: &[&str] = &["openid", "profile", "offline_access"];
@@ -68,6 +82,9 @@ pub(crate) struct Grant<'a> {
     pub(crate) tenant: &'a TenantEntry,
     /// The tenant as the path named it.
     pub(crate) tenant_segment: &'a str,
+    /// Whether the path named a tenant alias (`common`, `organizations`): user grants then
+    /// take the tenant from the user, and [`Grant::tenant`] is only the first seeded tenant.
+    pub(crate) alias: bool,
     pub(crate) version: Version,
     pub(crate) fields: &'a [(String, String)],
     pub(crate) client_id: String,
@@ -109,9 +126,18 @@ pub(crate) fn issue(
     version: Version,
 ) -> Result<TokenResponse, EntraError> {
     let directory = shared.directory();
-    let tenant = directory
-        .tenant(tenant_segment)
-        .map_err(|e| tenant_error(tenant_segment, e))?;
+    let alias = Directory::is_alias(tenant_segment);
+    let tenant = if alias {
+        directory
+            .home_tenant()
+            .ok_or_else(|| Aadsts::TenantNotFound {
+                tenant: tenant_segment.to_string(),
+            })?
+    } else {
+        directory
+            .tenant(tenant_segment)
+            .map_err(|e| tenant_error(tenant_segment, e))?
+    };
     let fields = ctx.entra_form()?;
     reject_unknown_fields(&directory, fields)?;
     let basic = client_auth::basic_credentials(&ctx.headers);
@@ -127,14 +153,22 @@ pub(crate) fn issue(
         directory: &directory,
         tenant,
         tenant_segment,
+        alias,
         version,
         fields,
         client_id,
     };
     match grant_type {
+        "client_credentials" if alias => Err(Aadsts::AppNotMultiTenant {
+            client_id: grant.client_id.clone(),
+        }
+        .into()),
         "client_credentials" => client_credentials::issue(&grant, basic),
         "password" => password::issue(&grant),
         "refresh_token" => refresh::issue(&grant),
+        "authorization_code" => authorization_code::issue(&grant, basic),
+        DEVICE_CODE_GRANT | "device_code" => device_code::issue(&grant),
+        JWT_BEARER_GRANT => on_behalf_of::issue(&grant, basic),
         other => Err(Aadsts::UnsupportedGrant {
             grant_type: other.to_string(),
         }

@@ -41,6 +41,12 @@ pub(crate) struct V2Token {
     pub(crate) access_token: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) refresh_token: Option<String>,
+    /// An OpenID Connect ID token, when `openid` was asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) id_token: Option<String>,
+    /// MSAL's `client_info`, when `client_info=1` was sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) client_info: Option<String>,
 }
 
 impl IntoResponse for TokenResponse {

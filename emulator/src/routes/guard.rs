@@ -144,7 +144,7 @@ fn check_token(expected: Option<&str>, headers: &HeaderMap) -> Result<(), Contro
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
     match presented {
-        Some(token) if constant_time_eq(token.as_bytes(), expected.as_bytes()) => Ok(()),
+        Some(token) if crate::crypto::constant_time_eq(token.as_bytes(), expected.as_bytes()) => Ok(()),
         Some(_) => Err(ControlError {
             status: StatusCode::UNAUTHORIZED,
             code: "unauthorized",
@@ -156,11 +156,6 @@ fn check_token(expected: Option<&str>, headers: &HeaderMap) -> Result<(), Contro
             message: "this emulator requires its control token: send Authorization: Bearer <token> (the --control-token value or ENTRA_EMULATOR_CONTROL_TOKEN)".to_string(),
         }),
     }
-}
-
-/// Compares without an early exit, so the time taken does not reveal the matching prefix.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[cfg(test)]

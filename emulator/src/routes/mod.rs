@@ -33,6 +33,8 @@ pub(crate) mod inject;
 mod log;
 pub(crate) mod managed_identity;
 pub(crate) mod pipelines;
+pub(crate) mod sign_in;
+mod sign_in_control;
 
 /// The scheme of the listener a request arrived on; with the `Host` header it gives the
 /// request's origin, from which discovery documents build every URL (MSAL validates that the
@@ -111,6 +113,52 @@ fn entra_routes(shared: &Arc<Shared>) -> Router<Arc<Shared>> {
             "/common/discovery/instance",
             t(Discovery, get(entra::instance_discovery)),
         )
+        .merge(sign_in_routes(shared))
+}
+
+/// User sign-in: the authorization endpoint, the sign-in form, device codes.
+fn sign_in_routes(shared: &Arc<Shared>) -> Router<Arc<Shared>> {
+    use Endpoint::{Authorize, DeviceCode};
+    let t = |endpoint, route| tagged(shared, endpoint, route);
+    Router::new()
+        .route(
+            "/{tenant}/oauth2/v2.0/authorize",
+            t(
+                Authorize,
+                get(sign_in::authorize_v2).post(sign_in::authorize_v2),
+            ),
+        )
+        .route(
+            "/{tenant}/oauth2/authorize",
+            t(
+                Authorize,
+                get(sign_in::authorize_v1).post(sign_in::authorize_v1),
+            ),
+        )
+        .route("/{tenant}/login", t(Authorize, post(sign_in::login)))
+        .route(
+            "/{tenant}/oauth2/v2.0/logout",
+            t(Authorize, get(sign_in::logout).post(sign_in::logout)),
+        )
+        .route(
+            "/{tenant}/oauth2/logout",
+            t(Authorize, get(sign_in::logout).post(sign_in::logout)),
+        )
+        .route(
+            "/devicelogin",
+            t(
+                Authorize,
+                get(sign_in::device_login_page).post(sign_in::device_login),
+            ),
+        )
+        .route(
+            "/{tenant}/oauth2/v2.0/devicecode",
+            t(DeviceCode, post(sign_in::device_code_v2)),
+        )
+        .route(
+            "/{tenant}/oauth2/devicecode",
+            t(DeviceCode, post(sign_in::device_code_v1)),
+        )
 }
 
 /// The managed-identity hosts and Azure Pipelines' OIDC endpoint.
@@ -142,7 +190,9 @@ fn host_routes(shared: &Arc<Shared>) -> Router<Arc<Shared>> {
 
 /// The control plane, behind its guard (see [`guard`]).
 fn control_plane(shared: &Arc<Shared>) -> Router<Arc<Shared>> {
-    control::router().layer(middleware::from_fn_with_state(shared.clone(), guard::guard))
+    control::router()
+        .merge(sign_in_control::router())
+        .layer(middleware::from_fn_with_state(shared.clone(), guard::guard))
 }
 
 /// The router for one listener.

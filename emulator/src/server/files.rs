@@ -44,9 +44,14 @@ impl Emulator {
             return Ok(());
         };
         let now = self.shared.now().unix_timestamp();
+        let signed_in = crate::grants::user::SignedIn {
+            user,
+            tenant_id: &user.tenant,
+            generation: self.shared.sign_in.generation(&user.object_id),
+        };
         let refresh_token = crate::grants::user::mint_refresh_token(
             &self.shared,
-            user,
+            signed_in,
             crate::tokens::AZURE_CLI_CLIENT_ID,
             now,
         );

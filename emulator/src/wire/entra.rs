@@ -26,6 +26,114 @@ pub struct ErrorSpec {
 /// Every AADSTS code the emulator can return.
 pub const AADSTS: &[ErrorSpec] = &[
     ErrorSpec {
+        code: 50194,
+        error: "invalid_request",
+        status: 400,
+        template: "Application '{}' is not configured as a multi-tenant application. Usage of the /common endpoint is not supported for such applications created after '10/15/2018'. Use a tenant-specific endpoint or configure the application to be multi-tenant.",
+    },
+    ErrorSpec {
+        code: 50173,
+        error: "invalid_grant",
+        status: 400,
+        template: "The provided grant has expired due to it being revoked, a fresh auth token is needed. The user might have changed or reset their password. The grant was issued on '{}' and the TokensValidFrom date (before which tokens are not valid) for this user is '{}'.",
+    },
+    ErrorSpec {
+        code: 50076,
+        error: "interaction_required",
+        status: 400,
+        template: "Due to a configuration change made by your administrator, or because you moved to a new location, you must use multi-factor authentication to access '{}'.",
+    },
+    ErrorSpec {
+        code: 54005,
+        error: "invalid_grant",
+        status: 400,
+        template: "OAuth2 Authorization code was already redeemed, please retry with a new valid code or use an existing refresh token.",
+    },
+    ErrorSpec {
+        code: 70008,
+        error: "invalid_grant",
+        status: 400,
+        template: "The provided authorization code or refresh token has expired due to inactivity. Send a new interactive authorization request for this user and resource.",
+    },
+    ErrorSpec {
+        code: 501481,
+        error: "invalid_grant",
+        status: 400,
+        template: "The Code_Verifier does not match the code_challenge supplied in the authorization request.",
+    },
+    ErrorSpec {
+        code: 50011,
+        error: "invalid_request",
+        status: 400,
+        template: "The redirect URI '{}' specified in the request does not match the redirect URIs configured for the application '{}'. Make sure the redirect URI sent in the request matches one added to your application in the Azure portal. Navigate to https://aka.ms/redirectUriMismatchError to learn more about how to fix this.",
+    },
+    ErrorSpec {
+        code: 70016,
+        error: "authorization_pending",
+        status: 400,
+        template: "OAuth 2.0 device flow error. Authorization is pending. Continue polling.",
+    },
+    ErrorSpec {
+        code: 70000,
+        error: "authorization_declined",
+        status: 400,
+        template: "The end user denied the authorization request.",
+    },
+    ErrorSpec {
+        code: 70019,
+        error: "expired_token",
+        status: 400,
+        template: "Verification code expired.",
+    },
+    ErrorSpec {
+        code: 70018,
+        error: "bad_verification_code",
+        status: 400,
+        template: "Invalid verification code due to User typing in wrong user code for device code flow.",
+    },
+    ErrorSpec {
+        code: 50034,
+        error: "invalid_grant",
+        status: 400,
+        template: "The user account {} does not exist in the {} directory. To sign into this application, the account must be added to the directory.",
+    },
+    ErrorSpec {
+        code: 50058,
+        error: "login_required",
+        status: 400,
+        template: "A silent sign-in request was sent but no user is signed in.",
+    },
+    ErrorSpec {
+        code: 65004,
+        error: "access_denied",
+        status: 400,
+        template: "User declined to consent to access the app.",
+    },
+    ErrorSpec {
+        code: 500121,
+        error: "invalid_grant",
+        status: 400,
+        template: "Authentication failed during strong authentication request.",
+    },
+    ErrorSpec {
+        code: 500133,
+        error: "invalid_grant",
+        status: 400,
+        template: "Assertion is not within its valid time range. Ensure that the access token is not expired before using it for user assertion, or request a new token. Current time: {}, expiry time of assertion {}.",
+    },
+    ErrorSpec {
+        code: 500131,
+        error: "invalid_grant",
+        status: 400,
+        template: "Assertion audience does not match the Client app presenting the assertion. The audience in the assertion was '{}' and the expected audience is '{}' or one of the Application Id URIs of this application.",
+    },
+    ErrorSpec {
+        code: 700054,
+        error: "unsupported_response_type",
+        status: 400,
+        template: "response_type '{}' is not enabled for the application.",
+    },
+    ErrorSpec {
         code: 90002,
         error: "invalid_request",
         status: 400,
@@ -358,6 +466,76 @@ pub enum Aadsts {
         /// The path.
         path: String,
     },
+    /// AADSTS50194: a tenant alias (`common`, `organizations`) for a single-tenant application.
+    AppNotMultiTenant {
+        /// The application.
+        client_id: String,
+    },
+    /// AADSTS50173: the user's sessions were revoked after the grant was issued.
+    SessionRevoked {
+        /// When the grant was issued.
+        issued: String,
+        /// When the user's sessions were revoked.
+        valid_from: String,
+    },
+    /// AADSTS50076: the user needs a second factor, which a non-interactive grant cannot give.
+    MfaRequired {
+        /// The resource asked for.
+        resource: String,
+    },
+    /// AADSTS54005: the authorization code was redeemed before.
+    CodeRedeemed,
+    /// AADSTS70008: the authorization code has expired.
+    CodeExpired,
+    /// AADSTS501481: the PKCE verifier does not match the challenge (or is missing).
+    PkceMismatch,
+    /// AADSTS50011: the redirect URI is not one of the application's.
+    RedirectMismatch {
+        /// The redirect URI sent.
+        redirect_uri: String,
+        /// The application.
+        client_id: String,
+    },
+    /// AADSTS70016: the device code is not approved yet; keep polling.
+    AuthorizationPending,
+    /// AADSTS70000 (`authorization_declined`): the user declined the device code.
+    AuthorizationDeclined,
+    /// AADSTS70019: the device code has expired.
+    DeviceCodeExpired,
+    /// AADSTS70018: the device code or user code is not one the emulator issued.
+    BadVerificationCode,
+    /// AADSTS50034: no such user in the tenant.
+    UserNotFound {
+        /// The user name typed.
+        user: String,
+        /// The tenant.
+        tenant: String,
+    },
+    /// AADSTS50058: `prompt=none` without a session.
+    LoginRequired,
+    /// AADSTS65004: the user cancelled the sign-in.
+    UserCancelled,
+    /// AADSTS500121: the verification code was wrong.
+    MfaFailed,
+    /// AADSTS500133: an on-behalf-of assertion has expired.
+    AssertionExpired {
+        /// The emulator's time.
+        now: String,
+        /// The assertion's expiry.
+        expires: String,
+    },
+    /// AADSTS500131: an on-behalf-of assertion was issued for another application.
+    AssertionAudienceMismatch {
+        /// The assertion's audience.
+        audience: String,
+        /// The middle tier's client id.
+        expected: String,
+    },
+    /// AADSTS700054: only `response_type=code` is served.
+    UnsupportedResponseType {
+        /// The response type sent.
+        response_type: String,
+    },
 }
 
 impl Aadsts {
@@ -392,6 +570,24 @@ impl Aadsts {
             Aadsts::Malformed { .. } => 90004,
             Aadsts::ResourceDisabled { .. } => 90056,
             Aadsts::MethodNotAllowed { .. } => 900561,
+            Aadsts::SessionRevoked { .. } => 50173,
+            Aadsts::AppNotMultiTenant { .. } => 50194,
+            Aadsts::MfaRequired { .. } => 50076,
+            Aadsts::CodeRedeemed => 54005,
+            Aadsts::CodeExpired => 70008,
+            Aadsts::PkceMismatch => 501481,
+            Aadsts::RedirectMismatch { .. } => 50011,
+            Aadsts::AuthorizationPending => 70016,
+            Aadsts::AuthorizationDeclined => 70000,
+            Aadsts::DeviceCodeExpired => 70019,
+            Aadsts::BadVerificationCode => 70018,
+            Aadsts::UserNotFound { .. } => 50034,
+            Aadsts::LoginRequired => 50058,
+            Aadsts::UserCancelled => 65004,
+            Aadsts::MfaFailed => 500121,
+            Aadsts::AssertionExpired { .. } => 500133,
+            Aadsts::AssertionAudienceMismatch { .. } => 500131,
+            Aadsts::UnsupportedResponseType { .. } => 700054,
         }
     }
 
@@ -400,7 +596,9 @@ impl Aadsts {
         match self {
             Aadsts::TenantNotFound { tenant } | Aadsts::InvalidTenant { tenant } => vec![tenant],
             Aadsts::AppNotFound { client_id, tenant } => vec![client_id, tenant],
-            Aadsts::InvalidSecret { client_id } | Aadsts::ExpiredSecret { client_id } => {
+            Aadsts::InvalidSecret { client_id }
+            | Aadsts::ExpiredSecret { client_id }
+            | Aadsts::AppNotMultiTenant { client_id } => {
                 vec![client_id]
             }
             Aadsts::MalformedAssertion { detail }
@@ -435,12 +633,32 @@ impl Aadsts {
             Aadsts::RefreshTokenExpired { issued } => vec![issued],
             Aadsts::ResourceDisabled { path } => vec![path],
             Aadsts::MethodNotAllowed { method, path } => vec![method, path],
+            Aadsts::SessionRevoked { issued, valid_from } => vec![issued, valid_from],
+            Aadsts::MfaRequired { resource } => vec![resource],
+            Aadsts::RedirectMismatch {
+                redirect_uri,
+                client_id,
+            } => vec![redirect_uri, client_id],
+            Aadsts::UserNotFound { user, tenant } => vec![user, tenant],
+            Aadsts::AssertionExpired { now, expires } => vec![now, expires],
+            Aadsts::AssertionAudienceMismatch { audience, expected } => vec![audience, expected],
+            Aadsts::UnsupportedResponseType { response_type } => vec![response_type],
             Aadsts::MissingClientCredential
             | Aadsts::AssertionSubject
             | Aadsts::AssertionAudience
             | Aadsts::EntraTokenAsAssertion
             | Aadsts::InvalidUserCredentials
-            | Aadsts::TemporarilyUnavailable => Vec::new(),
+            | Aadsts::TemporarilyUnavailable
+            | Aadsts::CodeRedeemed
+            | Aadsts::CodeExpired
+            | Aadsts::PkceMismatch
+            | Aadsts::AuthorizationPending
+            | Aadsts::AuthorizationDeclined
+            | Aadsts::DeviceCodeExpired
+            | Aadsts::BadVerificationCode
+            | Aadsts::LoginRequired
+            | Aadsts::UserCancelled
+            | Aadsts::MfaFailed => Vec::new(),
         }
     }
 }
@@ -495,6 +713,11 @@ impl EntraError {
     /// The AADSTS code.
     pub fn code(&self) -> u32 {
         self.spec.code
+    }
+
+    /// The OAuth `error` value (`invalid_grant`, `login_required`, ...).
+    pub fn oauth_error(&self) -> &'static str {
+        self.spec.error
     }
 
     /// The message without the `AADSTSnnnn: ` prefix and trace lines.
@@ -658,6 +881,45 @@ mod tests {
             Aadsts::MethodNotAllowed {
                 method: v("method"),
                 path: v("path"),
+            },
+            Aadsts::SessionRevoked {
+                issued: v("issued"),
+                valid_from: v("valid_from"),
+            },
+            Aadsts::AppNotMultiTenant {
+                client_id: v("client_id"),
+            },
+            Aadsts::MfaRequired {
+                resource: v("resource"),
+            },
+            Aadsts::CodeRedeemed,
+            Aadsts::CodeExpired,
+            Aadsts::PkceMismatch,
+            Aadsts::RedirectMismatch {
+                redirect_uri: v("redirect_uri"),
+                client_id: v("client_id"),
+            },
+            Aadsts::AuthorizationPending,
+            Aadsts::AuthorizationDeclined,
+            Aadsts::DeviceCodeExpired,
+            Aadsts::BadVerificationCode,
+            Aadsts::UserNotFound {
+                user: v("user"),
+                tenant: v("tenant"),
+            },
+            Aadsts::LoginRequired,
+            Aadsts::UserCancelled,
+            Aadsts::MfaFailed,
+            Aadsts::AssertionExpired {
+                now: v("now"),
+                expires: v("expires"),
+            },
+            Aadsts::AssertionAudienceMismatch {
+                audience: v("audience"),
+                expected: v("expected"),
+            },
+            Aadsts::UnsupportedResponseType {
+                response_type: v("response_type"),
             },
         ]
     }

@@ -57,9 +57,11 @@ pub(crate) fn host_error(
         E::for_status(status, detail, now).into_response()
     }
     match endpoint {
-        Endpoint::Token | Endpoint::Discovery | Endpoint::Jwks => {
-            render::<EntraError>(status, detail, now)
-        }
+        Endpoint::Token
+        | Endpoint::Discovery
+        | Endpoint::Jwks
+        | Endpoint::Authorize
+        | Endpoint::DeviceCode => render::<EntraError>(status, detail, now),
         Endpoint::Imds | Endpoint::Arc => render::<ImdsError>(status, detail, now),
         Endpoint::AppService | Endpoint::AzureMl => render::<AppServiceError>(status, detail, now),
         Endpoint::ServiceFabric => render::<ServiceFabricError>(status, detail, now),

@@ -54,12 +54,18 @@ fn answer(shared: &Shared, ctx: &RequestContext) -> Result<Response, CloudShellE
     let key = shared.signing_key(Ring::Tokens);
     let token = tokens::user_token(
         &key,
-        user,
-        &resolved.audience,
-        resolved.version,
-        now,
-        lifetime,
-        &origin,
+        &tokens::UserTokenRequest {
+            user,
+            tenant_id: &user.tenant,
+            client_id: tokens::AZURE_CLI_CLIENT_ID,
+            client_acr: "0",
+            audience: &resolved.audience,
+            version: resolved.version,
+            scp: "user_impersonation",
+            now,
+            lifetime_secs: lifetime,
+            origin: &origin,
+        },
     );
     Ok(Json(json!({
         "access_token": token,
