@@ -19,6 +19,13 @@ pub enum EmulatorError {
     /// A fault was refused.
     #[error(transparent)]
     Fault(#[from] FaultError),
+    /// No seeded user has the UPN or object id.
+    #[error("no seeded user has the UPN or object id '{0}'")]
+    UserNotFound(String),
+    /// A device code cannot be approved or declined; the text says why (unknown, expired,
+    /// already decided, or the user cannot sign in to its tenant).
+    #[error("{0}")]
+    DeviceCode(String),
     /// Key material could not be read or written.
     #[error("key ring {file}: {message}")]
     Keys {
@@ -32,6 +39,9 @@ pub enum EmulatorError {
 impl EmulatorError {
     /// Whether the error names something that does not exist (the control plane answers 404).
     pub fn is_not_found(&self) -> bool {
-        matches!(self, EmulatorError::ApplicationNotFound(_))
+        matches!(
+            self,
+            EmulatorError::ApplicationNotFound(_) | EmulatorError::UserNotFound(_)
+        )
     }
 }

@@ -58,6 +58,7 @@ mod request_log;
 mod routes;
 mod server;
 mod sign_in;
+pub mod stand_in;
 mod state;
 mod tokens;
 pub mod wire;

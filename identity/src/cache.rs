@@ -290,8 +290,8 @@ impl TokenCache {
         }
     }
 
-    /// The same cache with another overall deadline for fetches.
-    #[cfg(test)]
+    /// The same cache with another overall deadline for fetches (interactive sign-ins wait
+    /// for a person).
     pub(crate) fn with_deadline(mut self, deadline: Duration) -> Self {
         self.deadline = deadline;
         self

@@ -215,7 +215,7 @@ pub(crate) fn parse_pkcs12(bytes: &[u8], password: &str) -> azure_core::Result<P
 }
 
 /// Signs client assertions and reuses them until shortly before they expire.
-struct AssertionSigner {
+pub(crate) struct AssertionSigner {
     certificate: ParsedCertificate,
     send_chain: bool,
     rng: SystemRandom,
@@ -248,6 +248,28 @@ struct AssertionClaims<'a> {
 }
 
 impl AssertionSigner {
+    /// A signer for a PKCS#12 (with `password`) or PEM certificate and its private key.
+    pub(crate) fn new(
+        certificate: &SecretBytes,
+        password: Option<&Secret>,
+        send_chain: bool,
+    ) -> azure_core::Result<Self> {
+        let bytes = certificate.bytes();
+        let text = std::str::from_utf8(bytes)
+            .ok()
+            .filter(|t| t.trim_start().starts_with("-----BEGIN"));
+        let parsed = match text {
+            Some(pem) => parse_pem(pem)?,
+            None => parse_pkcs12(bytes, password.map_or("", |p| p.secret()))?,
+        };
+        Ok(Self {
+            certificate: parsed,
+            send_chain,
+            rng: SystemRandom::new(),
+            cached: Mutex::new(HashMap::new()),
+        })
+    }
+
     fn header(&self) -> AssertionHeader {
         let leaf = &self.certificate.chain[0];
         let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, leaf);
@@ -263,7 +285,13 @@ impl AssertionSigner {
         }
     }
 
-    fn assertion(&self, audience: &str, client_id: &str, os: &Os) -> azure_core::Result<String> {
+    /// A client assertion for `audience` (the token endpoint), reused while fresh.
+    pub(crate) fn assertion(
+        &self,
+        audience: &str,
+        client_id: &str,
+        os: &Os,
+    ) -> azure_core::Result<String> {
         let now = os.now();
         let mut cached = self.cached.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((assertion, exp)) = cached.get(audience)
@@ -337,14 +365,6 @@ impl ClientCertificateCredential {
         options: Option<ClientCertificateCredentialOptions>,
     ) -> azure_core::Result<Arc<Self>> {
         let options = options.unwrap_or_default();
-        let bytes = certificate.bytes();
-        let text = std::str::from_utf8(bytes)
-            .ok()
-            .filter(|t| t.trim_start().starts_with("-----BEGIN"));
-        let parsed = match text {
-            Some(pem) => parse_pem(pem)?,
-            None => parse_pkcs12(bytes, options.password.as_ref().map_or("", |p| p.secret()))?,
-        };
         let env_chain = options
             .os
             .var(AZURE_CLIENT_SEND_CERTIFICATE_CHAIN)
@@ -357,15 +377,12 @@ impl ClientCertificateCredential {
             options.additionally_allowed_tenants,
             options.os,
         )?;
-        Ok(Arc::new(Self {
-            core,
-            signer: AssertionSigner {
-                certificate: parsed,
-                send_chain: options.send_certificate_chain || env_chain,
-                rng: SystemRandom::new(),
-                cached: Mutex::new(HashMap::new()),
-            },
-        }))
+        let signer = AssertionSigner::new(
+            &certificate,
+            options.password.as_ref(),
+            options.send_certificate_chain || env_chain,
+        )?;
+        Ok(Arc::new(Self { core, signer }))
     }
 
     async fn fetch(&self, request: FetchRequest<'_>) -> azure_core::Result<FetchedToken> {

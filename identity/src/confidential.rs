@@ -98,6 +98,13 @@ impl Confidential {
         })
     }
 
+    /// The same core with another overall deadline for one `get_token` (interactive
+    /// credentials wait for a person).
+    pub(crate) fn with_deadline(mut self, deadline: time::Duration) -> Self {
+        self.cache = self.cache.with_deadline(deadline);
+        self
+    }
+
     /// The credential's label.
     pub(crate) fn label(&self) -> Label {
         self.label

@@ -222,6 +222,16 @@ impl EntraClient {
     /// `{authority}/{tenant}/oauth2/v2.0/token`. A path in the authority is kept, as the other
     /// Azure SDKs keep it (upstream Rust drops it).
     pub(crate) fn token_url(&self, tenant: &str) -> azure_core::Result<Url> {
+        self.endpoint(tenant, "token")
+    }
+
+    /// The authority host URL.
+    pub(crate) fn authority(&self) -> &Url {
+        &self.authority
+    }
+
+    /// `{authority}/{tenant}/oauth2/v2.0/{name}` (`token`, `authorize`, `devicecode`).
+    pub(crate) fn endpoint(&self, tenant: &str, name: &str) -> azure_core::Result<Url> {
         let mut url = self.authority.clone();
         {
             let mut segments = url.path_segments_mut().map_err(|()| {
@@ -232,9 +242,25 @@ impl EntraClient {
             })?;
             segments
                 .pop_if_empty()
-                .extend([tenant, "oauth2", "v2.0", "token"]);
+                .extend([tenant, "oauth2", "v2.0", name]);
         }
         Ok(url)
+    }
+
+    /// POSTs `form` to the tenant's endpoint `name` and returns the response whatever its
+    /// status.
+    pub(crate) async fn post(
+        &self,
+        ctx: &Context<'_>,
+        tenant: &str,
+        name: &str,
+        form: &[(&str, &str)],
+    ) -> azure_core::Result<RawResponse> {
+        let url = self.endpoint(tenant, name)?;
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
+        post_form(&self.pipeline, ctx, url, body).await
     }
 
     /// POSTs `form` to the tenant's token endpoint.
@@ -245,11 +271,7 @@ impl EntraClient {
         form: &[(&str, &str)],
         os: &Os,
     ) -> azure_core::Result<FetchedToken> {
-        let url = self.token_url(tenant)?;
-        let body = url::form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(form)
-            .finish();
-        let response = post_form(&self.pipeline, ctx, url, body).await?;
+        let response = self.post(ctx, tenant, "token", form).await?;
         if !response.status().is_success() {
             return Err(error_from_response(response));
         }

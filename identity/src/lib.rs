@@ -50,6 +50,7 @@ mod limits;
 mod managed_identity;
 pub mod os;
 mod token;
+mod user;
 mod workload_identity_credential;
 
 pub use azure_pipelines_credential::{AzurePipelinesCredential, AzurePipelinesCredentialOptions};
@@ -76,6 +77,18 @@ pub use limits::ExchangeLimits;
 pub use managed_identity::{
     ImdsRetryOptions, ManagedIdentityCredential, ManagedIdentityCredentialOptions, UserAssignedId,
 };
+pub use user::AuthenticationRecord;
+pub use user::authorization_code::{
+    AuthorizationCodeCredential, AuthorizationCodeCredentialOptions,
+};
+pub use user::device_code::{
+    DeviceCodeCredential, DeviceCodeCredentialOptions, DeviceCodeInfo, DeviceCodePrompt,
+};
+#[cfg(feature = "tokio")]
+pub use user::interactive_browser::{
+    InteractiveBrowserCredential, InteractiveBrowserCredentialOptions,
+};
+pub use user::on_behalf_of::{OnBehalfOfCredential, OnBehalfOfCredentialOptions};
 pub use workload_identity_credential::{
     WorkloadIdentityCredential, WorkloadIdentityCredentialOptions,
 };

@@ -266,6 +266,48 @@ impl Clock for ManualClock {
     }
 }
 
+/// A way to show the user a web page: `InteractiveBrowserCredential` opens the
+/// sign-in page through it, so tests supply their own (a headless browser, or a stand-in that
+/// fills the form).
+pub trait Browser: Send + Sync + Debug {
+    /// Opens `url`. Returns once the browser was started, not when the page is done.
+    fn open(&self, url: &str) -> std::io::Result<()>;
+}
+
+/// The platform's opener, started directly (never through a shell, so the URL is one
+/// argument whatever it contains): `xdg-open` on Linux and the BSDs, `open` on macOS,
+/// `rundll32 url.dll,FileProtocolHandler` on Windows.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemBrowser;
+
+impl Browser for SystemBrowser {
+    fn open(&self, url: &str) -> std::io::Result<()> {
+        let (program, leading): (&str, &[&str]) = if cfg!(target_os = "windows") {
+            ("rundll32", &["url.dll,FileProtocolHandler"])
+        } else if cfg!(target_os = "macos") {
+            ("open", &[])
+        } else {
+            ("xdg-open", &[])
+        };
+        let mut child = std::process::Command::new(program)
+            .args(leading)
+            .arg(url)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .map_err(|e| {
+                std::io::Error::new(
+                    e.kind(),
+                    format!("could not start {program} to open the sign-in page: {e}"),
+                )
+            })?;
+        // The opener exits at once; reap it in the background so it leaves no zombie.
+        std::thread::spawn(move || child.wait());
+        Ok(())
+    }
+}
+
 /// The operating-system services a credential uses.
 #[derive(Debug, Clone)]
 pub struct Os {
@@ -275,8 +317,10 @@ pub struct Os {
     pub fs: Arc<dyn FileSystem>,
     /// The time.
     pub clock: Arc<dyn Clock>,
-    /// Waiting (retry back-offs).
+    /// Waiting (retry back-offs, device-code polling).
     pub sleep: Arc<dyn Sleep>,
+    /// Showing the user a web page (interactive sign-in).
+    pub browser: Arc<dyn Browser>,
 }
 
 impl Default for Os {
@@ -286,6 +330,7 @@ impl Default for Os {
             fs: Arc::new(RealFileSystem),
             clock: Arc::new(SystemClock),
             sleep: Arc::new(RuntimeSleep),
+            browser: Arc::new(SystemBrowser),
         }
     }
 }

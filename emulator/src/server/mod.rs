@@ -342,6 +342,61 @@ impl Emulator {
         self.shared.rotate(Ring::Tokens)
     }
 
+    /// Approves the pending device code `user_code` for `user` (UPN or object id), as the user
+    /// would on the device login page: the polling client gets its tokens.
+    ///
+    /// # Errors
+    /// No such user; the code is unknown, expired or already decided; or the user cannot
+    /// sign in to the code's tenant.
+    pub fn approve_device_code(&self, user_code: &str, user: &str) -> Result<(), EmulatorError> {
+        let directory = self.shared.directory();
+        let user = directory
+            .user(user)
+            .ok_or_else(|| EmulatorError::UserNotFound(user.to_string()))?;
+        let now = self.shared.now().unix_timestamp();
+        routes::sign_in::approve_device_code(&self.shared, &directory, user_code, user, now)
+            .map_err(|e| EmulatorError::DeviceCode(e.to_string()))
+    }
+
+    /// Declines the pending device code `user_code`: the polling client gets
+    /// `authorization_declined`.
+    ///
+    /// # Errors
+    /// The code is unknown, expired or already decided.
+    pub fn decline_device_code(&self, user_code: &str) -> Result<(), EmulatorError> {
+        let now = self.shared.now().unix_timestamp();
+        self.shared
+            .sign_in
+            .decide(user_code, None, now)
+            .map_err(|e| EmulatorError::DeviceCode(routes::sign_in::device_error(e).to_string()))
+    }
+
+    /// The user codes of the device codes waiting for a user, oldest first.
+    pub fn pending_device_codes(&self) -> Vec<String> {
+        let now = self.shared.now().unix_timestamp();
+        self.shared
+            .sign_in
+            .pending_device_codes(now)
+            .into_iter()
+            .map(|d| d.user_code)
+            .collect()
+    }
+
+    /// Revokes every session and refresh token of `user` (UPN or object id): refresh grants
+    /// then fail with AADSTS50173 and browser sessions end.
+    ///
+    /// # Errors
+    /// No such user.
+    pub fn revoke_sessions(&self, user: &str) -> Result<(), EmulatorError> {
+        let directory = self.shared.directory();
+        let user = directory
+            .user(user)
+            .ok_or_else(|| EmulatorError::UserNotFound(user.to_string()))?;
+        let now = self.shared.now().unix_timestamp();
+        self.shared.sign_in.revoke(&user.object_id, now);
+        Ok(())
+    }
+
     /// The paths of a generated application certificate: (PEM with key, PKCS#12).
     pub fn generated_certificate_paths(&self, name: &str) -> Option<(PathBuf, PathBuf)> {
         let directory = self.shared.directory();
