@@ -191,6 +191,12 @@ impl DeviceCodeCredential {
         }))
     }
 
+    /// The account signed in so far (by `get_token`, [`authenticate`](Self::authenticate) or
+    /// the `authentication_record` option), if any.
+    pub fn authentication_record(&self) -> Option<AuthenticationRecord> {
+        self.account.record()
+    }
+
     /// Signs the user in now (always asking) and returns the account, for a later credential's
     /// `authentication_record`.
     ///

@@ -142,6 +142,12 @@ impl InteractiveBrowserCredential {
         }))
     }
 
+    /// The account signed in so far (by `get_token`, [`authenticate`](Self::authenticate) or
+    /// the `authentication_record` option), if any.
+    pub fn authentication_record(&self) -> Option<AuthenticationRecord> {
+        self.account.record()
+    }
+
     /// Signs the user in now (always opening the browser) and returns the account.
     ///
     /// # Errors
