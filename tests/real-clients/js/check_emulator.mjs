@@ -9,7 +9,7 @@
 import { spawn, spawnSync } from "node:child_process";
 import { createPublicKey, verify as verifySignature } from "node:crypto";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { get } from "node:https";
+import { get, request } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -37,15 +37,66 @@ const CASES = {
   managed_identity_azure_ml: ["azure_ml", ARM, "token"],
   azure_cli: ["azure_cli", ARM, "token"],
   azure_developer_cli: ["azure_developer_cli", ARM, "token"],
+  // User sign-in: the device code is approved (or declined) through the control plane.
+  device_code: ["client_secret", ARM, "token"],
+  device_code_declined: ["client_secret", ARM, "authorization_declined"],
+  on_behalf_of: ["client_secret", ARM, "token"],
+  on_behalf_of_wrong_audience: ["client_secret", ARM, "AADSTS500131"],
 };
 // Tokens that are not issued to the profile's AZURE_CLIENT_ID: Cloud Shell tokens are the
 // signed-in user's, issued to the Azure CLI's client id.
 const CLI_CLIENT_ID = "04b07795-8ddb-461a-bbee-02f9e1bf7b46";
+const MIDDLE_TIER_CLIENT_ID = "99999999-9999-9999-9999-999999999999";
 const EXPECTED_CLIENT = {
   managed_identity_cloud_shell: CLI_CLIENT_ID,
   azure_cli: CLI_CLIENT_ID,
   azure_developer_cli: CLI_CLIENT_ID,
+  device_code: CLI_CLIENT_ID,
+  on_behalf_of: MIDDLE_TIER_CLIENT_ID,
 };
+const USER = "emulator.user@emulator.onmicrosoft.com";
+
+function postJson(url, body) {
+  return new Promise((resolve, reject) => {
+    const data = JSON.stringify(body);
+    const req = request(url, { method: "POST", headers: { "content-type": "application/json", "content-length": Buffer.byteLength(data) } }, (res) => {
+      let text = "";
+      res.on("data", (c) => (text += c));
+      res.on("end", () => (res.statusCode === 200 ? resolve(text) : reject(new Error(`${res.statusCode} ${text}`))));
+    });
+    req.on("error", reject);
+    req.end(data);
+  });
+}
+
+// A DeviceCodeCredential whose prompt approves (or declines) the code through the control plane.
+function deviceCode(identity, env, decline = false) {
+  const control = `${env.AZURE_AUTHORITY_HOST.replace(/\/+$/, "")}/_emulator/device-codes`;
+  return new identity.DeviceCodeCredential({
+    tenantId: env.AZURE_TENANT_ID,
+    clientId: CLI_CLIENT_ID,
+    authorityHost: env.AZURE_AUTHORITY_HOST,
+    disableInstanceDiscovery: true,
+    userPromptCallback: async (info) => {
+      if (!info.message.includes(info.userCode)) throw new Error(`odd message: ${info.message}`);
+      await (decline
+        ? postJson(`${control}/decline`, { user_code: info.userCode })
+        : postJson(`${control}/approve`, { user_code: info.userCode, user: USER }));
+    },
+  });
+}
+
+async function onBehalfOf(identity, env, assertionScope) {
+  const userToken = await deviceCode(identity, env).getToken(assertionScope);
+  return new identity.OnBehalfOfCredential({
+    tenantId: env.AZURE_TENANT_ID,
+    clientId: MIDDLE_TIER_CLIENT_ID,
+    clientSecret: "emulator-middle-tier-secret",
+    userAssertionToken: userToken.token,
+    authorityHost: env.AZURE_AUTHORITY_HOST,
+    disableInstanceDiscovery: true,
+  });
+}
 const SYSTEM_ASSIGNED_CLIENT_ID = "a0a0a0a0-0000-4000-8000-000000000001";
 
 async function buildCredential(name, env) {
@@ -77,6 +128,14 @@ async function buildCredential(name, env) {
       return new identity.AzureCliCredential();
     case "azure_developer_cli":
       return new identity.AzureDeveloperCliCredential();
+    case "device_code":
+      return deviceCode(identity, env);
+    case "device_code_declined":
+      return deviceCode(identity, env, true);
+    case "on_behalf_of":
+      return onBehalfOf(identity, env, API);
+    case "on_behalf_of_wrong_audience":
+      return onBehalfOf(identity, env, ARM);
     case "managed_identity_imds_user_assigned":
       return new identity.ManagedIdentityCredential({ clientId: env.AZURE_CLIENT_ID });
     case "managed_identity_imds":

@@ -164,8 +164,16 @@ def case_device_code_declined(emu):
     cred.get_token(ARM)
 
 
+def use_browser(script):
+    """Makes `script` the browser MSAL's `webbrowser.open` starts, as a `BROWSER` setting
+    would (registered as the preferred browser: `webbrowser` reads `BROWSER` only once)."""
+    import webbrowser
+    command = webbrowser.GenericBrowser([sys.executable, os.path.join(HERE, script), "%s"])
+    webbrowser.register(script, None, command, preferred=True)
+
+
 def standin_env(emu, user, password, mfa=None, action="sign_in"):
-    os.environ["BROWSER"] = f"{sys.executable} {os.path.join(HERE, 'browser_standin.py')} %s"
+    use_browser("browser_standin.py")
     os.environ.update(STANDIN_USER=user, STANDIN_PASSWORD=password, STANDIN_MFA_CODE=mfa or "",
                       STANDIN_ACTION=action, STANDIN_CA=emu.ca)
 
@@ -212,11 +220,14 @@ def case_interactive_browser_wrong_password(emu):
 
 
 def case_interactive_browser_chromium(emu):
-    os.environ["BROWSER"] = f"{sys.executable} {os.path.join(HERE, 'chromium_standin.py')} %s"
+    use_browser("chromium_standin.py")
     os.environ.update(STANDIN_USER=USER[0], STANDIN_PASSWORD=USER[1])
     _, token = interactive(emu, timeout=60)
     claims = claims_of(emu, token.token, "https://management.azure.com")
     expect_user(claims, USER[0], DEVELOPER_CLIENT)
+    with open(os.environ["STANDIN_LOG"], encoding="utf-8") as f:
+        if "chromium: delivered" not in f.read():
+            raise AssertionError("the token came without Chromium delivering the answer")
     return f"{claims['upn']} through headless Chromium"
 
 
