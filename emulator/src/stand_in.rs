@@ -143,6 +143,14 @@ impl StandIn {
         *self.cookie.lock().unwrap_or_else(|e| e.into_inner()) = None;
     }
 
+    /// The `ESTSAUTH=…` cookie the emulator gave this person, if any.
+    pub fn cookie(&self) -> Option<String> {
+        self.cookie
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     /// Whether the emulator has given this person a session.
     pub fn has_session(&self) -> bool {
         self.cookie
@@ -207,6 +215,9 @@ impl StandIn {
         mut user_code: Option<&str>,
     ) -> reqwest::Result<Outcome> {
         let origin = response.url().origin().ascii_serialization();
+        // A person types each answer once: when a page they filled comes back (a wrong
+        // password or code), they stop there.
+        let mut filled: Vec<&str> = Vec::new();
         for _ in 0..8 {
             self.remember_cookie(&response);
             let status = response.status().as_u16();
@@ -234,6 +245,20 @@ impl StandIn {
                 });
             }
             let is_code_page = has(&form.fields, "otc");
+            let kind = match (
+                has(&form.fields, "loginfmt"),
+                is_code_page,
+                has(&form.fields, "flowToken"),
+            ) {
+                (true, _, _) => "password",
+                (_, true, true) => "verification code",
+                (_, true, false) => "user code",
+                _ => "other",
+            };
+            if filled.contains(&kind) {
+                return Ok(Outcome::Page { status, html });
+            }
+            filled.push(kind);
             if self.cancel && form.buttons.iter().any(|(id, _, _)| id == "idBtn_Back") {
                 form.fields
                     .push(("cancel".to_string(), "Cancel".to_string()));
