@@ -12,7 +12,8 @@
 //! / `user_assigned_object_id` / `user_assigned_resource_id`, `managed_identity_client_id`,
 //! `require_azure_token_credentials`, `cli_tenant_id`, `cli_timeout_ms`, `try_timeout_ms`,
 //! `max_retries`, `sources` (for `chained`: a list of credential kinds). Missing values come from
-//! the environment as the credentials themselves read it.
+//! the environment as the credentials themselves read it. The user credentials' options are in
+//! `rust_user_flows.rs`.
 
 use std::ffi::OsStr;
 use std::io::Write;
@@ -29,6 +30,9 @@ use serde_json::Value;
 use tracing::instrument::WithSubscriber;
 
 use crate::adapter::{Adapter, RunRequest, RunResult};
+
+#[path = "rust_user_flows.rs"]
+mod user;
 use crate::scenario::ErrorKind;
 
 /// The in-process Rust adapter.
@@ -101,10 +105,16 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogBuffer {
 }
 
 async fn run(request: &RunRequest) -> RunResult {
-    let context = match Context::new(request) {
+    let mut context = match Context::new(request) {
         Ok(c) => c,
         Err(message) => return failure(ErrorKind::Configuration, message, String::new()),
     };
+    if request.credential == "authorization_code" {
+        match user::obtain_code(&context).await {
+            Ok(code) => context.code = Some(code),
+            Err(message) => return failure(ErrorKind::Authentication, message, String::new()),
+        }
+    }
     let credential = match build(&request.credential, &context) {
         Ok(c) => c,
         Err(e) => {
@@ -118,7 +128,20 @@ async fn run(request: &RunRequest) -> RunResult {
     };
     let debug = format!("credential: {credential:?}\n");
     let scopes: Vec<&str> = request.scopes.iter().map(String::as_str).collect();
-    match credential.get_token(&scopes, None).await {
+    let mut result = credential.get_token(&scopes, None).await;
+    if context.flag("redeem_twice") && result.is_ok() {
+        // The same code in a second credential.
+        result = match build(&request.credential, &context) {
+            Ok(again) => again.get_token(&scopes, None).await,
+            Err(e) => Err(e),
+        };
+    }
+    if result.is_ok()
+        && let Some(second) = user::after_revocation(&context, credential.as_ref()).await
+    {
+        result = second;
+    }
+    match result {
         Ok(token) => RunResult {
             token: Some(token.token.secret().to_string()),
             expires_on: Some(token.expires_on.unix_timestamp()),
@@ -153,6 +176,8 @@ struct Context<'a> {
     os: Os,
     client_options: ClientOptions,
     executor: Arc<dyn Executor>,
+    /// For `authorization_code`: the code the case's person obtained.
+    code: Option<String>,
 }
 
 /// HTTP options for a case: trust the emulator's CA only, no proxy, no redirects, fast
@@ -201,6 +226,7 @@ impl<'a> Context<'a> {
             },
             client_options,
             executor: Arc::new(ScenarioExecutor(request.env.clone())),
+            code: None,
         })
     }
 
@@ -301,6 +327,10 @@ const BUILDERS: &[(&str, Builder)] = &[
     ("azure_developer_cli", azure_developer_cli),
     ("developer_tools", developer_tools),
     ("chained", chained),
+    ("device_code", user::device_code),
+    ("interactive_browser", user::interactive_browser),
+    ("authorization_code", user::authorization_code),
+    ("on_behalf_of", user::on_behalf_of),
 ];
 
 fn config_error(message: String) -> azure_core::Error {

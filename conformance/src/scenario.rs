@@ -18,7 +18,8 @@ pub struct Scenario {
     pub description: String,
     /// The credential: `client_secret`, `client_certificate`, `client_assertion`,
     /// `workload_identity`, `azure_pipelines`, `managed_identity`, `environment`, `default`,
-    /// `azure_cli`, `azure_developer_cli`, `developer_tools`, `chained`.
+    /// `azure_cli`, `azure_developer_cli`, `developer_tools`, `chained`, `device_code`,
+    /// `interactive_browser`, `authorization_code`, `on_behalf_of`.
     pub credential: String,
     /// The emulator ready-file profile whose variables start the environment.
     #[serde(default)]
@@ -237,6 +238,10 @@ pub const CREDENTIALS: &[&str] = &[
     "azure_developer_cli",
     "developer_tools",
     "chained",
+    "device_code",
+    "interactive_browser",
+    "authorization_code",
+    "on_behalf_of",
 ];
 
 impl Scenario {

@@ -274,6 +274,8 @@ pub struct SignInSettings {
     /// A user (UPN or object id) who approves every device code at once: for tests that have
     /// no browser and no control-plane call.
     pub auto_approve_device_codes: Option<String>,
+    /// Decline every device code at once (for testing how clients handle a refusal).
+    pub auto_decline_device_codes: bool,
 }
 
 impl Default for SignInSettings {
@@ -283,6 +285,7 @@ impl Default for SignInSettings {
             device_code_lifetime_secs: 900,
             authorization_code_lifetime_secs: 600,
             auto_approve_device_codes: None,
+            auto_decline_device_codes: false,
         }
     }
 }
@@ -588,6 +591,13 @@ impl Seed {
                     u.user_principal_name
                 ));
             }
+        }
+        if self.sign_in.auto_decline_device_codes
+            && self.sign_in.auto_approve_device_codes.is_some()
+        {
+            return invalid(
+                "sign_in sets both auto_approve_device_codes and auto_decline_device_codes; keep one".into(),
+            );
         }
         if let Some(who) = &self.sign_in.auto_approve_device_codes
             && !self.users.iter().any(|u| u.matches(who))

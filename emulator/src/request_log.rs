@@ -24,6 +24,11 @@ const SECRET_FIELDS: &[&str] = &[
     "refresh_token",
     "code",
     "code_verifier",
+    "device_code",
+    // The sign-in page's password and verification code, and its flow token.
+    "passwd",
+    "otc",
+    "flowToken",
 ];
 
 /// The placeholder written instead of a secret.

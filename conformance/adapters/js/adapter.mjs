@@ -27,6 +27,9 @@ const SUPPORTED = [
   "azure_cli",
   "azure_developer_cli",
   "chained",
+  "device_code",
+  "authorization_code",
+  "on_behalf_of",
 ];
 // Fast retries keep fault scenarios quick; Retry-After is still honoured.
 const FAST_RETRY = { retryOptions: { retryDelayInMs: 50, maxRetryDelayInMs: 200 } };
@@ -117,6 +120,29 @@ function build(identity, kind, options, env) {
       if (options.cli_timeout_ms) cliOptions.processTimeoutInMs = Number(options.cli_timeout_ms);
       return kind === "azure_cli" ? new identity.AzureCliCredential(cliOptions) : new identity.AzureDeveloperCliCredential(cliOptions);
     }
+    case "device_code":
+      return new identity.DeviceCodeCredential({
+        ...common,
+        tenantId: options.tenant_id || "organizations",
+        authorityHost: env.AZURE_AUTHORITY_HOST,
+        userPromptCallback: () => {},
+      });
+    case "authorization_code":
+      return authorizationCode(identity, options, env, common);
+    case "on_behalf_of": {
+      const assertion = options.user_assertion ?? readFileSync(options.user_assertion_file, "utf8").trim();
+      const auth = options.certificate
+        ? { certificatePath: options.certificate }
+        : { clientSecret: options.secret };
+      return new identity.OnBehalfOfCredential({
+        ...common,
+        tenantId: tenant,
+        clientId: client,
+        userAssertionToken: assertion,
+        authorityHost: env.AZURE_AUTHORITY_HOST,
+        ...auth,
+      });
+    }
     case "chained":
       return new identity.ChainedTokenCredential(
         ...(options.sources || []).filter((k) => k !== "chained").map((k) => build(identity, k, {}, env)),
@@ -126,9 +152,46 @@ function build(identity, kind, options, env) {
   }
 }
 
+// A person at the emulator's sign-in page: the code their browser brings back to the web app.
+async function obtainCode(options, env) {
+  const authority = env.AZURE_AUTHORITY_HOST.replace(/\/+$/, "");
+  const params = new URLSearchParams({
+    client_id: options.client_id, response_type: "code", redirect_uri: options.redirect_uri,
+    scope: `${options._scopes.join(" ")} openid offline_access`, state: "conformance",
+  });
+  if (options.prompt) params.set("prompt", options.prompt);
+  let response = await fetch(`${authority}/${options.tenant_id || "organizations"}/oauth2/v2.0/authorize?${params}`, { redirect: "manual" });
+  if (response.status === 200) {
+    const html = await response.text();
+    const attr = (re) => (html.match(re) || [])[1]?.replace(/&amp;/g, "&");
+    const action = attr(/<form[^>]* action="([^"]*)"/);
+    const form = new URLSearchParams({ loginfmt: options.username || "", passwd: options.password || "", flowToken: attr(/name="flowToken" value="([^"]*)"/) || "" });
+    response = await fetch(new URL(action, response.url), { method: "POST", body: form, redirect: "manual" });
+  }
+  const answer = new URL(response.headers.get("location") || "http://invalid/");
+  const code = answer.searchParams.get("code");
+  if (!code) {
+    const error = new Error(`the authorization endpoint answered ${answer.searchParams.get("error")}: ${answer.searchParams.get("error_description")}`);
+    error.name = "AuthenticationError";
+    throw error;
+  }
+  return code;
+}
+
+// AuthorizationCodeCredential for the case's code; with redeem_twice, the same code in a second one.
+async function authorizationCode(identity, options, env, common) {
+  const code = await obtainCode(options, env);
+  const make = () => new identity.AuthorizationCodeCredential(
+    options.tenant_id || "organizations", options.client_id, options.secret, code, options.redirect_uri,
+    { ...common, authorityHost: env.AZURE_AUTHORITY_HOST });
+  if (!options.redeem_twice) return make();
+  return { getToken: async (scopes) => { await make().getToken(scopes); return make().getToken(scopes); } };
+}
+
 function classify(error, constructing) {
   const name = error?.name || "";
   if (name === "CredentialUnavailableError") return "unavailable";
+  if (name === "AuthenticationError") return "authentication";
   if (constructing) return "configuration";
   return "authentication";
 }
@@ -147,7 +210,8 @@ async function runOne() {
   const result = {};
   let credential;
   try {
-    credential = build(identity, request.credential, request.options || {}, request.env);
+    const options = { ...(request.options || {}), _scopes: request.scopes };
+    credential = await build(identity, request.credential, options, request.env);
   } catch (e) {
     Object.assign(result, { error_kind: classify(e, true), message: `${e.name}: ${e.message}` });
   }

@@ -27,7 +27,14 @@ SUPPORTED = [
     "azure_cli",
     "azure_developer_cli",
     "chained",
+    "device_code",
+    "interactive_browser",
+    "authorization_code",
+    "on_behalf_of",
 ]
+
+# The browser stand-in the real-client checks use: a person at the emulator's sign-in page.
+STANDIN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "tests", "real-clients", "python", "browser_standin.py")
 
 # Fast retries keep fault scenarios quick; Retry-After is still honoured by azure-core.
 FAST_RETRY = {"retry_backoff_factor": 0.05}
@@ -126,10 +133,114 @@ def build(kind, options, env):
             kwargs["process_timeout"] = max(1, int(options["cli_timeout_ms"]) // 1000)
         cls = ai.AzureCliCredential if kind == "azure_cli" else ai.AzureDeveloperCliCredential
         return cls(**kwargs)
+    if kind in ("device_code", "interactive_browser", "authorization_code", "on_behalf_of"):
+        return build_user(kind, options, env)
     if kind == "chained":
         sources = [build(k, {}, env) for k in options.get("sources", []) if k != "chained"]
         return ai.ChainedTokenCredential(*sources)
     raise ValueError(f"unsupported credential {kind}")
+
+
+def authority(env):
+    return env.get("AZURE_AUTHORITY_HOST", "").rstrip("/")
+
+
+def standin():
+    sys.path.insert(0, os.path.dirname(STANDIN))
+    import browser_standin
+
+    return browser_standin
+
+
+def obtain_code(options, env):
+    """The code a person's browser brings back to the web app (query mode)."""
+    import urllib.parse
+
+    params = {
+        "client_id": options.get("client_id", ""), "response_type": "code",
+        "redirect_uri": options.get("redirect_uri", ""), "state": "conformance",
+        "scope": " ".join(options["_scopes"]) + " openid offline_access",
+    }
+    if options.get("code_challenge"):
+        params.update(code_challenge=options["code_challenge"], code_challenge_method="S256")
+    if options.get("prompt"):
+        params["prompt"] = options["prompt"]
+    tenant = options.get("tenant_id", "organizations")
+    url = f"{authority(env)}/{tenant}/oauth2/v2.0/authorize?{urllib.parse.urlencode(params)}"
+    answer = standin().drive(url, options.get("username", ""), options.get("password", ""),
+                             ca=env.get("REQUESTS_CA_BUNDLE"), deliver=False)
+    location = answer.headers.get("location", "")
+    query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(location).query))
+    if "code" in query:
+        return query["code"]
+    from azure.core.exceptions import ClientAuthenticationError
+
+    raise ClientAuthenticationError(
+        f"the authorization endpoint answered {query.get('error')}: {query.get('error_description')}")
+
+
+def build_user(kind, options, env):
+    import webbrowser
+
+    import azure.identity as ai
+
+    common = {"authority": authority(env), "disable_instance_discovery": True}
+    tenant = options.get("tenant_id", "organizations")
+    if kind == "device_code":
+        return ai.DeviceCodeCredential(tenant_id=tenant, prompt_callback=lambda *a: None, **common)
+    if kind == "interactive_browser":
+        os.environ.update(STANDIN_USER=options.get("username", ""), STANDIN_PASSWORD=options.get("password", ""),
+                          STANDIN_MFA_CODE=options.get("verification_code", ""),
+                          STANDIN_ACTION="cancel" if options.get("browser_action") == "cancel" else "sign_in",
+                          STANDIN_CA=env.get("REQUESTS_CA_BUNDLE", ""))
+        webbrowser.register("standin", None, webbrowser.GenericBrowser([sys.executable, STANDIN, "%s"]), preferred=True)
+        return ai.InteractiveBrowserCredential(tenant_id=tenant, timeout=int(options.get("timeout_secs", 30)), **common)
+    if kind == "authorization_code":
+        code = obtain_code(options, env)
+        return CodeCredential(options, code, env, common)
+    if kind == "on_behalf_of":
+        path = options.get("user_assertion_file")
+        assertion = options.get("user_assertion") or (open(path).read().strip() if path else "")
+        if options.get("certificate"):
+            with open(options["certificate"], "rb") as f:
+                return ai.OnBehalfOfCredential(tenant, options.get("client_id"), client_certificate=f.read(),
+                                               password=options.get("password"), user_assertion=assertion, **common)
+        return ai.OnBehalfOfCredential(tenant, options.get("client_id"), client_secret=options.get("secret"),
+                                       user_assertion=assertion, **common)
+    raise ValueError(kind)
+
+
+class CodeCredential:
+    """AuthorizationCodeCredential for the case's code; with `redeem_twice`, the same code in
+    a second credential. (azure-identity sends no PKCE verifier: PKCE cases skip Python.)"""
+
+    def __init__(self, options, code, env, common):
+        self.options, self.code, self.common = options, code, common
+
+    def _credential(self):
+        import azure.identity as ai
+
+        o = self.options
+        return ai.AuthorizationCodeCredential(
+            o.get("tenant_id", "organizations"), o.get("client_id"), self.code, o.get("redirect_uri"),
+            client_secret=o.get("secret"), **self.common)
+
+    def get_token(self, *scopes):
+        token = self._credential().get_token(*scopes)
+        if self.options.get("redeem_twice"):
+            token = self._credential().get_token(*scopes)
+        return token
+
+
+def revoke_then(credential, options, env, scopes):
+    """After a first token: revoke the user's sessions, then ask for `then_scopes`."""
+    import requests
+
+    user = options["revoke_sessions_of"]
+    url = f"{authority(env)}/_emulator/users/{user}/revoke-sessions"
+    response = requests.post(url, json={}, verify=env.get("REQUESTS_CA_BUNDLE"), timeout=10)
+    response.raise_for_status()
+    return credential.get_token(*(options.get("then_scopes") or scopes))
 
 
 def classify(error):
@@ -154,8 +265,10 @@ def run(request):
     os.environ.update(request["env"])
     os.chdir(request["work_dir"])
     result = {"logs": ""}
+    options = dict(request.get("options") or {})
+    options["_scopes"] = request["scopes"]
     try:
-        credential = build(request["credential"], request.get("options") or {}, request["env"])
+        credential = build(request["credential"], options, request["env"])
     except Exception as e:
         kind = classify(e) or "configuration"
         result.update(error_kind=kind, message=f"{type(e).__name__}: {e}")
@@ -163,6 +276,8 @@ def run(request):
     else:
         try:
             token = credential.get_token(*request["scopes"])
+            if options.get("revoke_sessions_of"):
+                token = revoke_then(credential, options, request["env"], request["scopes"])
             result.update(token=token.token, expires_on=int(token.expires_on))
         except Exception as e:
             kind = classify(e) or "authentication"

@@ -305,7 +305,10 @@ async fn mint_kubernetes(
 
 /// `file` resolved inside the state directory (relative names are relative to it); anything
 /// that would land outside it is refused, so the control plane cannot write elsewhere.
-fn inside_state_dir(state_dir: &std::path::Path, file: &str) -> Result<std::path::PathBuf> {
+pub(crate) fn inside_state_dir(
+    state_dir: &std::path::Path,
+    file: &str,
+) -> Result<std::path::PathBuf> {
     use std::path::Component;
     let path = std::path::Path::new(file);
     let path = if path.is_absolute() {

@@ -668,6 +668,11 @@ fn start_device_code(
         && let Some(user) = directory.user(who)
     {
         approve_device_code(shared, &directory, &user_code, user, now)?;
+    } else if settings.auto_decline_device_codes {
+        shared
+            .sign_in
+            .decide(&user_code, None, now)
+            .map_err(device_error)?;
     }
     let origin = shared
         .https_origin

@@ -14,7 +14,7 @@ use serde_json::json;
 
 use super::sign_in::approve_device_code;
 use crate::assertion::format_time;
-use crate::config::User;
+use crate::config::{SignInSettings, User};
 use crate::sign_in::store::DecideError;
 use crate::state::Shared;
 use crate::wire::ControlError;
@@ -28,6 +28,117 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
         .route("/device-codes/approve", post(approve))
         .route("/device-codes/decline", post(decline))
         .route("/users/{user}/revoke-sessions", post(revoke))
+        .route(
+            "/sign-in",
+            axum::routing::get(sign_in_settings).put(set_sign_in_settings),
+        )
+        .route("/tokens/user", post(mint_user_token))
+}
+
+async fn sign_in_settings(State(s): State<Arc<Shared>>) -> Response {
+    Json(s.directory().seed.sign_in.clone()).into_response()
+}
+
+async fn set_sign_in_settings(
+    State(s): State<Arc<Shared>>,
+    Json(settings): Json<SignInSettings>,
+) -> Result<Response> {
+    s.edit_seed(|seed| {
+        seed.sign_in = settings.clone();
+        Ok(())
+    })
+    .map_err(|e| ControlError::bad_request(e.to_string()))?;
+    Ok(Json(settings).into_response())
+}
+
+/// `POST /tokens/user`: a user's access token, as a sign-in would issue it (for on-behalf-of
+/// tests and resource tests that need a user token without a sign-in).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UserTokenMint {
+    /// UPN or object id.
+    user: String,
+    /// The scope (its resource is the audience), e.g. `api://entra-emulator-api/.default`.
+    scope: String,
+    /// The client the user signed in to; default the developer tools' public client.
+    #[serde(default)]
+    client_id: Option<String>,
+    /// The tenant; default the user's home tenant.
+    #[serde(default)]
+    tenant: Option<String>,
+    /// Seconds until it expires (negative: already expired); default the seed's lifetime.
+    #[serde(default)]
+    expires_in_secs: Option<i64>,
+    /// Also write it to this file, inside the state directory.
+    #[serde(default)]
+    file: Option<String>,
+}
+
+/// The widest expiry the control plane mints a user token with (a year either way).
+const MAX_EXPIRY_SECS: i64 = 366 * 24 * 3600;
+
+async fn mint_user_token(
+    State(s): State<Arc<Shared>>,
+    Json(req): Json<UserTokenMint>,
+) -> Result<Response> {
+    let user = seeded_user(&s, &req.user)?;
+    let directory = s.directory();
+    let tenant = req.tenant.clone().unwrap_or_else(|| user.tenant.clone());
+    if !user.member_of(&tenant) {
+        return Err(ControlError::bad_request(format!(
+            "{} is not a member of or guest in tenant '{tenant}'",
+            user.user_principal_name
+        )));
+    }
+    let expires_in = req
+        .expires_in_secs
+        .unwrap_or(directory.settings().token_lifetime_secs as i64);
+    if !(-MAX_EXPIRY_SECS..=MAX_EXPIRY_SECS).contains(&expires_in) || expires_in == 0 {
+        return Err(ControlError::bad_request(format!(
+            "expires_in_secs {expires_in} is out of range; use -{MAX_EXPIRY_SECS} to {MAX_EXPIRY_SECS}, not 0"
+        )));
+    }
+    let (resource, scp) = crate::grants::user::resource_and_permissions(&req.scope);
+    let resolved =
+        directory
+            .resource(&tenant, &resource)
+            .unwrap_or(crate::directory::ResolvedResource {
+                audience: resource.clone(),
+                version: 2,
+            });
+    // An expired token was issued an hour before it expired.
+    let now = s.now().unix_timestamp();
+    let (issued, lifetime) = if expires_in > 0 {
+        (now, expires_in)
+    } else {
+        (now + expires_in - 3600, 3600)
+    };
+    let origin = s.https_origin.get().cloned().unwrap_or_default();
+    let client_id = req
+        .client_id
+        .clone()
+        .unwrap_or_else(|| crate::tokens::AZURE_CLI_CLIENT_ID.to_string());
+    let token = crate::tokens::user_token(
+        &s.signing_key(crate::state::Ring::Tokens),
+        &crate::tokens::UserTokenRequest {
+            user: &user,
+            tenant_id: &tenant,
+            client_id: &client_id,
+            client_acr: "0",
+            audience: &resolved.audience,
+            version: resolved.version,
+            scp: &scp,
+            now: issued,
+            lifetime_secs: lifetime,
+            origin: &origin,
+        },
+    );
+    if let Some(file) = &req.file {
+        let path = super::control::inside_state_dir(&s.state_dir, file)?;
+        crate::pki::write_atomic(&path, token.as_bytes(), true)
+            .map_err(|e| ControlError::bad_request(format!("writing '{file}': {e}")))?;
+    }
+    Ok(Json(json!({ "access_token": token, "file": req.file })).into_response())
 }
 
 /// `POST /device-codes/approve` and `/decline`.

@@ -269,8 +269,8 @@ impl DeviceCodeCredential {
         self.poll(request, &code, info.expires_on).await
     }
 
-    /// Polls at the server's interval (longer after `slow_down`) until the user has signed
-    /// in, declined, or the code expired.
+    /// Polls — at once, then at the server's interval (longer after `slow_down`) — until the
+    /// user has signed in, declined, or the code expired.
     async fn poll(
         &self,
         request: &FetchRequest<'_>,
@@ -290,7 +290,6 @@ impl DeviceCodeCredential {
             ("client_info", "1"),
         ];
         loop {
-            self.core.os.sleep.sleep(Duration::seconds(interval)).await;
             if self.core.os.now() >= expires_on {
                 return Err(credential_error(
                     "the device code expired before the user signed in; call get_token again for a new code",
@@ -311,6 +310,7 @@ impl DeviceCodeCredential {
                 Some("slow_down") => interval += 5,
                 _ => return Err(error_from_response(response)),
             }
+            self.core.os.sleep.sleep(Duration::seconds(interval)).await;
         }
     }
 }
