@@ -3,3 +3,8 @@
 //! where Cargo exposes those binaries' paths; the real-client checks for other languages are in
 //! `tests/real-clients/`.) This library is empty.
 #![warn(missing_docs)]
+
+/// The README's Rust examples, compiled as doctests so they stay true to the code.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeExamples;
