@@ -185,3 +185,98 @@ async fn secrets_never_reach_debug_errors_or_logs() {
         }
     }
 }
+
+/// The user credentials: access tokens, an authorization code and PKCE verifier, the web app's
+/// and middle tier's secrets, and an on-behalf-of user assertion stay out of Debug, errors and
+/// logs — on success and on failure.
+#[tokio::test(flavor = "current_thread")]
+async fn user_credential_secrets_never_reach_debug_errors_or_logs() {
+    let capture = Capture::default();
+    let writer = capture.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let emu = Emulator::start().await.unwrap();
+    let mut seed = entra_emulator::Seed::default_seed();
+    seed.sign_in.auto_approve_device_codes = Some(well_known::USER_PRINCIPAL_NAME.into());
+    seed.sign_in.device_code_interval_secs = 0;
+    emu.apply_seed(seed).unwrap();
+    let mut secrets: Vec<String> = vec![
+        well_known::WEB_APP_SECRET.into(),
+        well_known::MIDDLE_TIER_SECRET.into(),
+        "a-made-up-authorization-code".into(),
+        "a-made-up-code-verifier-value".into(),
+    ];
+    let mut texts: Vec<String> = Vec::new();
+
+    let device = DeviceCodeCredential::new(Some(DeviceCodeCredentialOptions {
+        client_options: emu.client_options(),
+        user_prompt: Some(Arc::new(|_: &DeviceCodeInfo| {})),
+        ..Default::default()
+    }))
+    .unwrap();
+    for scope in [well_known::MIDDLE_TIER_SCOPE, ARM] {
+        let token = device.get_token(&[scope], None).await.unwrap();
+        secrets.push(token.token.secret().to_string());
+    }
+    texts.push(format!("{device:?} {:?}", device.authentication_record()));
+
+    // On-behalf-of with the user's token, right and wrong client secret.
+    let assertion = secrets[4].clone();
+    for secret in [well_known::MIDDLE_TIER_SECRET, "a-wrong-middle-tier-secret"] {
+        secrets.push(secret.into());
+        let obo = OnBehalfOfCredential::new(
+            well_known::TENANT_ID,
+            well_known::MIDDLE_TIER_CLIENT_ID.into(),
+            assertion.clone().into(),
+            secret.to_string().into(),
+            Some(OnBehalfOfCredentialOptions {
+                client_options: emu.client_options(),
+                ..Default::default()
+            }),
+        )
+        .unwrap();
+        texts.push(format!("{obo:?}"));
+        match obo.get_token(&[ARM], None).await {
+            Ok(t) => secrets.push(t.token.secret().to_string()),
+            Err(e) => texts.push(format!("{e} {e:?}")),
+        }
+    }
+
+    // An authorization code that does not redeem, with a verifier and a secret.
+    let options = AuthorizationCodeCredentialOptions {
+        client_secret: Some(well_known::WEB_APP_SECRET.into()),
+        code_verifier: Some("a-made-up-code-verifier-value".into()),
+        client_options: emu.client_options(),
+        ..Default::default()
+    };
+    texts.push(format!("{options:?}"));
+    let code = AuthorizationCodeCredential::new(
+        well_known::TENANT_ID,
+        well_known::WEB_APP_CLIENT_ID.into(),
+        "a-made-up-authorization-code".to_string().into(),
+        "http://localhost/callback".into(),
+        Some(options),
+    )
+    .unwrap();
+    texts.push(format!("{code:?}"));
+    let e = code.get_token(&[ARM], None).await.unwrap_err();
+    texts.push(format!("{e} {e:?}"));
+
+    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    assert!(logs.contains("token cache miss"), "tracing was captured");
+    texts.push(logs);
+    for text in &texts {
+        for secret in &secrets {
+            assert!(
+                !text.contains(secret.as_str()),
+                "a secret leaked ({}…) into: {text}",
+                &secret[..secret.len().min(12)]
+            );
+        }
+    }
+}
