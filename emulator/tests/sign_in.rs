@@ -711,3 +711,34 @@ async fn discovery_advertises_only_what_is_served() {
         assert_ne!(response.status(), 405, "{key}: {url}");
     }
 }
+
+#[tokio::test]
+async fn user_realm_says_which_names_are_managed_here() {
+    let emu = emulator().await;
+    let http = emu.http_client();
+    let realm = |user: &'static str| {
+        let (http, url) = (
+            http.clone(),
+            format!(
+                "{}/common/userrealm/{user}?api-version=1.0",
+                emu.https_url()
+            ),
+        );
+        async move {
+            http.get(url)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let managed = realm("emulator.user@emulator.onmicrosoft.com").await;
+    assert_eq!(managed["account_type"], "Managed");
+    assert_eq!(managed["domain_name"], "emulator.onmicrosoft.com");
+    assert_eq!(
+        realm("someone@example.com").await["account_type"],
+        "Unknown"
+    );
+}

@@ -197,3 +197,29 @@ pub(crate) async fn instance_discovery(
         }],
     }))
 }
+
+/// `GET /common/userrealm/{user}`: whether a sign-in name belongs to a tenant the emulator
+/// knows (`Managed`), as MSAL asks before a password grant.
+pub(crate) async fn user_realm(
+    State(shared): State<Arc<Shared>>,
+    Path(user): Path<String>,
+) -> Response {
+    let domain = user
+        .rsplit_once('@')
+        .map_or("", |(_, d)| d)
+        .to_ascii_lowercase();
+    let directory = shared.directory();
+    let known = !domain.is_empty() && directory.tenant(&domain).is_ok();
+    let body = if known {
+        json!({
+            "ver": "1.0",
+            "account_type": "Managed",
+            "domain_name": domain,
+            "cloud_instance_name": "microsoftonline.com",
+            "cloud_audience_urn": "urn:federation:MicrosoftOnline",
+        })
+    } else {
+        json!({ "ver": "1.0", "account_type": "Unknown", "cloud_instance_name": "microsoftonline.com" })
+    };
+    Json(body).into_response()
+}

@@ -113,6 +113,10 @@ fn entra_routes(shared: &Arc<Shared>) -> Router<Arc<Shared>> {
             "/common/discovery/instance",
             t(Discovery, get(entra::instance_discovery)),
         )
+        .route(
+            "/common/userrealm/{user}",
+            t(Discovery, get(entra::user_realm)),
+        )
         .merge(sign_in_routes(shared))
 }
 
