@@ -89,6 +89,7 @@ pub use user::interactive_browser::{
     InteractiveBrowserCredential, InteractiveBrowserCredentialOptions,
 };
 pub use user::on_behalf_of::{OnBehalfOfCredential, OnBehalfOfCredentialOptions};
+pub use user::persistent::TokenCachePersistenceOptions;
 pub use workload_identity_credential::{
     WorkloadIdentityCredential, WorkloadIdentityCredentialOptions,
 };

@@ -43,6 +43,45 @@ pub trait FileSystem: Send + Sync + Debug {
     fn is_file(&self, path: &Path) -> bool {
         self.read(path).is_ok()
     }
+
+    /// Replaces `path` with `contents` atomically (a temporary file in the same folder, then a
+    /// rename), creating the folder; the file is readable by its owner only. Used by the
+    /// persistent token cache. The default refuses: a read-only file system.
+    ///
+    /// # Errors
+    /// The I/O error.
+    fn write_atomic(&self, path: &Path, contents: &[u8]) -> std::io::Result<()> {
+        let _ = (path, contents);
+        Err(std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            "this file system is read-only",
+        ))
+    }
+
+    /// Tries to take the cross-process lock file `path` (created exclusively, as
+    /// msal-extensions does): `Ok(None)` when another process holds it. The default has no
+    /// locks and always succeeds.
+    ///
+    /// # Errors
+    /// The I/O error.
+    fn try_lock(&self, path: &Path) -> std::io::Result<Option<FileLock>> {
+        let _ = path;
+        Ok(Some(FileLock { path: None }))
+    }
+}
+
+/// A held lock file; dropping it removes the file.
+#[derive(Debug)]
+pub struct FileLock {
+    path: Option<std::path::PathBuf>,
+}
+
+impl Drop for FileLock {
+    fn drop(&mut self) {
+        if let Some(path) = &self.path {
+            let _ = std::fs::remove_file(path);
+        }
+    }
 }
 
 /// A source of the current time.
@@ -104,6 +143,43 @@ impl FileSystem for RealFileSystem {
 
     fn is_file(&self, path: &Path) -> bool {
         path.is_file()
+    }
+
+    fn write_atomic(&self, path: &Path, contents: &[u8]) -> std::io::Result<()> {
+        use std::io::Write;
+        let dir = path.parent().unwrap_or_else(|| Path::new("."));
+        std::fs::create_dir_all(dir)?;
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+        let temporary = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options.open(&temporary)?;
+        file.write_all(contents)?;
+        file.sync_all()?;
+        std::fs::rename(&temporary, path)
+    }
+
+    fn try_lock(&self, path: &Path) -> std::io::Result<Option<FileLock>> {
+        use std::io::Write;
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)
+        {
+            Ok(mut file) => {
+                let _ = write!(file, "{} azure_identity", std::process::id());
+                Ok(Some(FileLock {
+                    path: Some(path.to_path_buf()),
+                }))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 }
 

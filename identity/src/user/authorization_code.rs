@@ -51,6 +51,9 @@ pub struct AuthorizationCodeCredentialOptions {
     pub client_options: ClientOptions,
     /// Tenants besides the configured one that a request may name; `"*"` allows any.
     pub additionally_allowed_tenants: Vec<String>,
+    /// Keep the signed-in account's tokens across runs (and share them with the other Azure
+    /// Identity libraries) in MSAL's token-cache file.
+    pub token_cache_persistence_options: Option<super::persistent::TokenCachePersistenceOptions>,
     /// Environment and clock.
     pub os: Os,
 }
@@ -96,6 +99,10 @@ impl AuthorizationCodeCredential {
         let options = options.unwrap_or_default();
         require_non_empty(authorization_code.secret(), "authorization code")?;
         require_non_empty(&redirect_uri, "redirect URI")?;
+        let account = Account::new(None, true).persisted(
+            options.token_cache_persistence_options.as_ref(),
+            &options.os,
+        )?;
         let core = Confidential::new(
             LABEL,
             tenant_id,
@@ -106,7 +113,7 @@ impl AuthorizationCodeCredential {
         )?;
         Ok(Arc::new(Self {
             core,
-            account: Account::new(None, true),
+            account,
             code: Mutex::new(Some(authorization_code)),
             redirect_uri,
             client_secret: options.client_secret,

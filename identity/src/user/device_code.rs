@@ -77,13 +77,17 @@ pub struct DeviceCodeCredentialOptions {
     pub client_options: ClientOptions,
     /// How to show the code; default: print the message to stderr.
     pub user_prompt: Option<DeviceCodePrompt>,
-    /// An account signed in before ([`DeviceCodeCredential::authenticate`]): its refresh
-    /// token is used before the user is asked again.
+    /// An account signed in before ([`DeviceCodeCredential::authenticate`], or another Azure
+    /// Identity library's record): its refresh token — from this process, or from the
+    /// persistent cache — is used before the user is asked again.
     pub authentication_record: Option<AuthenticationRecord>,
     /// Never prompt from `get_token`: fail until [`DeviceCodeCredential::authenticate`] ran.
     pub disable_automatic_authentication: bool,
     /// Tenants besides the configured one that a request may name; `"*"` allows any.
     pub additionally_allowed_tenants: Vec<String>,
+    /// Keep the signed-in account's tokens across runs (and share them with the other Azure
+    /// Identity libraries) in MSAL's token-cache file.
+    pub token_cache_persistence_options: Option<super::persistent::TokenCachePersistenceOptions>,
     /// Environment, clock and waiting (polling waits through `os.sleep`).
     pub os: Os,
 }
@@ -167,6 +171,14 @@ impl DeviceCodeCredential {
     /// An invalid tenant id, or an authority that is not https.
     pub fn new(options: Option<DeviceCodeCredentialOptions>) -> azure_core::Result<Arc<Self>> {
         let options = options.unwrap_or_default();
+        let account = Account::new(
+            options.authentication_record,
+            !options.disable_automatic_authentication,
+        )
+        .persisted(
+            options.token_cache_persistence_options.as_ref(),
+            &options.os,
+        )?;
         let core = Confidential::new(
             LABEL,
             options.tenant_id.as_deref().unwrap_or(ORGANIZATIONS),
@@ -181,10 +193,7 @@ impl DeviceCodeCredential {
         .with_deadline(DEADLINE);
         Ok(Arc::new(Self {
             core,
-            account: Account::new(
-                options.authentication_record,
-                !options.disable_automatic_authentication,
-            ),
+            account,
             prompt: options
                 .user_prompt
                 .unwrap_or_else(|| Arc::new(print_to_stderr)),

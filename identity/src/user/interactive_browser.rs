@@ -68,6 +68,9 @@ pub struct InteractiveBrowserCredentialOptions {
     pub client_options: ClientOptions,
     /// Tenants besides the configured one that a request may name; `"*"` allows any.
     pub additionally_allowed_tenants: Vec<String>,
+    /// Keep the signed-in account's tokens across runs (and share them with the other Azure
+    /// Identity libraries) in MSAL's token-cache file.
+    pub token_cache_persistence_options: Option<super::persistent::TokenCachePersistenceOptions>,
     /// Environment, clock, waiting and the browser (`os.browser`).
     pub os: Os,
 }
@@ -115,6 +118,14 @@ impl InteractiveBrowserCredential {
         options: Option<InteractiveBrowserCredentialOptions>,
     ) -> azure_core::Result<Arc<Self>> {
         let options = options.unwrap_or_default();
+        let account = Account::new(
+            options.authentication_record,
+            !options.disable_automatic_authentication,
+        )
+        .persisted(
+            options.token_cache_persistence_options.as_ref(),
+            &options.os,
+        )?;
         let timeout = options.timeout.unwrap_or(DEFAULT_TIMEOUT);
         let deadline = time::Duration::try_from(timeout).unwrap_or(time::Duration::MAX)
             + time::Duration::minutes(1);
@@ -132,10 +143,7 @@ impl InteractiveBrowserCredential {
         .with_deadline(deadline);
         Ok(Arc::new(Self {
             core,
-            account: Account::new(
-                options.authentication_record,
-                !options.disable_automatic_authentication,
-            ),
+            account,
             redirect_uri: options.redirect_uri,
             login_hint: options.login_hint,
             timeout,

@@ -29,6 +29,7 @@ pub(crate) mod interactive_browser;
 #[cfg(feature = "tokio")]
 mod loopback;
 pub(crate) mod on_behalf_of;
+pub(crate) mod persistent;
 
 pub use authentication_record::AuthenticationRecord;
 
@@ -59,6 +60,12 @@ pub(crate) struct UserGrant {
     pub(crate) record: Option<AuthenticationRecord>,
     /// The ID token's `nonce`, for the browser flow to check.
     pub(crate) nonce: Option<String>,
+    /// The ID token itself (kept in the persistent cache).
+    pub(crate) id_token: Option<Secret>,
+    /// The user's object id in the tenant (MSAL's `local_account_id`).
+    pub(crate) local_account_id: Option<String>,
+    /// The granted scopes, sorted (MSAL's `target`).
+    pub(crate) target: String,
 }
 
 #[derive(Deserialize)]
@@ -66,6 +73,7 @@ struct UserFields {
     refresh_token: Option<String>,
     id_token: Option<String>,
     client_info: Option<String>,
+    scope: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -136,6 +144,13 @@ pub(crate) fn parse_user_grant(core: &Confidential, body: &[u8]) -> azure_core::
         }),
         _ => None,
     };
+    let mut target: Vec<&str> = fields
+        .scope
+        .as_deref()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    target.sort_unstable();
     Ok(UserGrant {
         token,
         refresh_token: fields
@@ -144,6 +159,9 @@ pub(crate) fn parse_user_grant(core: &Confidential, body: &[u8]) -> azure_core::
             .map(Secret::new),
         record,
         nonce: claims.nonce,
+        id_token: fields.id_token.filter(|t| !t.is_empty()).map(Secret::new),
+        local_account_id: claims.oid,
+        target: target.join(" "),
     })
 }
 
@@ -175,6 +193,8 @@ pub(crate) struct Account {
     sign_in: tokio::sync::Mutex<()>,
     /// Whether `get_token` may start an interactive sign-in.
     automatic: bool,
+    /// Where the account's tokens persist across runs, if anywhere.
+    persistent: Option<persistent::PersistentCache>,
 }
 
 impl Account {
@@ -183,7 +203,20 @@ impl Account {
             record: Mutex::new(record),
             sign_in: tokio::sync::Mutex::new(()),
             automatic,
+            persistent: None,
         }
+    }
+
+    /// The same account, persisting its tokens as `options` say.
+    pub(crate) fn persisted(
+        mut self,
+        options: Option<&persistent::TokenCachePersistenceOptions>,
+        os: &crate::os::Os,
+    ) -> azure_core::Result<Self> {
+        if let Some(options) = options {
+            self.persistent = Some(persistent::PersistentCache::new(options, os)?);
+        }
+        Ok(self)
     }
 
     /// The signed-in account, if any.
@@ -196,12 +229,23 @@ impl Account {
 
     fn refresh_token(&self) -> Option<Secret> {
         let record = self.record()?;
-        let store = refresh_tokens().lock().unwrap_or_else(|e| e.into_inner());
-        store.get(&account_key(&record)).cloned()
+        let known = {
+            let store = refresh_tokens().lock().unwrap_or_else(|e| e.into_inner());
+            store.get(&account_key(&record)).cloned()
+        };
+        known.or_else(|| self.persistent.as_ref()?.refresh_token(&record))
     }
 
-    /// Keeps the grant's account and refresh token (Entra rotates them: the newest wins).
-    pub(crate) fn remember(&self, grant: &UserGrant) {
+    /// Keeps the grant's account and refresh token (Entra rotates them: the newest wins), in
+    /// the process and, when configured, in the persistent cache.
+    pub(crate) async fn remember(&self, grant: &UserGrant, tenant: &str) {
+        self.remember_in_process(grant);
+        if let (Some(cache), Some(record)) = (&self.persistent, self.record()) {
+            cache.store(&record, grant, tenant).await;
+        }
+    }
+
+    fn remember_in_process(&self, grant: &UserGrant) {
         if let Some(record) = &grant.record {
             *self.record.lock().unwrap_or_else(|e| e.into_inner()) = Some(record.clone());
         }
@@ -284,7 +328,7 @@ impl<'c> SignIn<'c> {
         if let Some(rt) = self.account.refresh_token() {
             match refresh(self.core, &request, &rt, self.client_auth).await {
                 Ok(grant) => {
-                    self.account.remember(&grant);
+                    self.account.remember(&grant, request.tenant).await;
                     return Ok(grant.token);
                 }
                 Err(e) if refused(&e) => {
@@ -308,8 +352,9 @@ impl<'c> SignIn<'c> {
                  disable_automatic_authentication set: call authenticate() first",
             ));
         }
+        let tenant = request.tenant;
         let grant = interactive(request).await?;
-        self.account.remember(&grant);
+        self.account.remember(&grant, tenant).await;
         Ok(grant.token)
     }
 
@@ -333,7 +378,7 @@ impl<'c> SignIn<'c> {
             context: &options.method_options.context,
         };
         let grant = interactive(request).await?;
-        self.account.remember(&grant);
+        self.account.remember(&grant, &self.core.tenant_id).await;
         grant.record.ok_or_else(|| {
             credential_error(
                 "the token endpoint's answer named no account (no client_info or id_token): \

@@ -225,9 +225,15 @@ def case_interactive_browser_chromium(emu):
     _, token = interactive(emu, timeout=60)
     claims = claims_of(emu, token.token, "https://management.azure.com")
     expect_user(claims, USER[0], DEVELOPER_CLIENT)
-    with open(os.environ["STANDIN_LOG"], encoding="utf-8") as f:
-        if "chromium: delivered" not in f.read():
+    # The credential answers as soon as the form post arrives; Chromium logs a moment later.
+    deadline = time.monotonic() + 20
+    while True:
+        with open(os.environ["STANDIN_LOG"], encoding="utf-8") as f:
+            if "chromium: delivered" in f.read():
+                break
+        if time.monotonic() > deadline:
             raise AssertionError("the token came without Chromium delivering the answer")
+        time.sleep(0.1)
     return f"{claims['upn']} through headless Chromium"
 
 

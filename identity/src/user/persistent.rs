@@ -1,0 +1,297 @@
+//! The persistent token cache for people: a signed-in user stays signed in across runs, and
+//! across languages. The file is MSAL's token-cache JSON (`AccessToken`, `RefreshToken`,
+//! `IdToken`, `Account`, `AppMetadata`, with MSAL's key shapes) at the place the Python and
+//! JavaScript Azure Identity libraries use on Linux and macOS for a given name,
+//! `~/.IdentityService/{name}.nocae`, so a sign-in made by Python `azure-identity` is used
+//! silently here, and the other way round.
+//!
+//! Writes take msal-extensions' lock file (`{path}.lockfile`, created exclusively; waited for
+//! up to 5 seconds, then written without it, as msal-extensions does) and replace the file
+//! atomically, merging with what other programs wrote: entries of other accounts, clients and
+//! scopes are kept. An unreadable or corrupt file is a warning and an empty cache.
+//!
+//! Encryption through the operating system's secret store is not in this build: the cache is
+//! a plain file readable by its owner only, and only when
+//! [`TokenCachePersistenceOptions::allow_unencrypted_storage`] says so.
+
+use std::path::PathBuf;
+
+use azure_core::credentials::Secret;
+use serde_json::{Map, Value, json};
+use time::Duration;
+
+use super::{AuthenticationRecord, UserGrant};
+use crate::errors::credential_error;
+use crate::os::Os;
+
+/// Where and how a user credential persists its tokens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenCachePersistenceOptions {
+    /// The cache's name: tokens go to `~/.IdentityService/{name}.nocae`. Default `msal.cache`,
+    /// the cache the Microsoft developer tools share; give your application its own to keep
+    /// its data apart.
+    pub name: String,
+    /// Store the cache as a plain file (readable by its owner only) when it cannot be
+    /// encrypted. This build cannot encrypt, so the option is required; the file holds refresh
+    /// tokens, so protecting it is then the application's responsibility.
+    pub allow_unencrypted_storage: bool,
+}
+
+impl Default for TokenCachePersistenceOptions {
+    fn default() -> Self {
+        Self {
+            name: "msal.cache".to_string(),
+            allow_unencrypted_storage: false,
+        }
+    }
+}
+
+/// The suffix of the non-CAE cache (the CAE one is `.cae`).
+const NON_CAE_SUFFIX: &str = ".nocae";
+/// How long a write waits for another process's lock.
+const LOCK_WAIT: Duration = Duration::seconds(5);
+const LOCK_RETRY: Duration = Duration::milliseconds(250);
+
+/// A cache file.
+#[derive(Debug, Clone)]
+pub(crate) struct PersistentCache {
+    path: PathBuf,
+    os: Os,
+}
+
+fn text(value: &Value, key: &str) -> String {
+    value
+        .get(key)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_ascii_lowercase()
+}
+
+/// MSAL's `environment`: the authority's host without its port (`127.0.0.1:8443` →
+/// `127.0.0.1`, `[::1]:8443` → `[::1]`), lower-cased.
+fn environment(authority: &str) -> String {
+    let host = match authority.rsplit_once(':') {
+        Some((host, port)) if port.chars().all(|c| c.is_ascii_digit()) && !host.ends_with(':') => {
+            host
+        }
+        _ => authority,
+    };
+    host.to_ascii_lowercase()
+}
+
+impl PersistentCache {
+    /// The cache `options` name, in the user's home directory.
+    pub(crate) fn new(options: &TokenCachePersistenceOptions, os: &Os) -> azure_core::Result<Self> {
+        if !options.allow_unencrypted_storage {
+            return Err(credential_error(
+                "Cache encryption is impossible: this build cannot use the operating system's \
+                 secret store. Set allow_unencrypted_storage in TokenCachePersistenceOptions to \
+                 store the cache unencrypted (a file only its owner can read) instead",
+            ));
+        }
+        let valid = !options.name.is_empty()
+            && !options.name.contains(['/', '\\'])
+            && options.name != ".."
+            && options.name != ".";
+        if !valid {
+            return Err(credential_error(format!(
+                "the token cache name '{}' is not a file name",
+                options.name
+            )));
+        }
+        let home = os
+            .var("HOME")
+            .or_else(|| os.var("USERPROFILE"))
+            .ok_or_else(|| {
+                credential_error("the persistent token cache needs HOME to find ~/.IdentityService")
+            })?;
+        let path = PathBuf::from(home)
+            .join(".IdentityService")
+            .join(format!("{}{NON_CAE_SUFFIX}", options.name));
+        Ok(Self {
+            path,
+            os: os.clone(),
+        })
+    }
+
+    /// The cache's sections; empty, with a warning, when it is missing, unreadable or corrupt.
+    fn load(&self) -> Map<String, Value> {
+        let bytes = match self.os.fs.read(&self.path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Map::new(),
+            Err(e) => {
+                tracing::warn!(path = %self.path.display(), error = %e, "the token cache is unreadable; using an empty one");
+                return Map::new();
+            }
+        };
+        match serde_json::from_slice::<Value>(&bytes) {
+            Ok(Value::Object(map)) => map,
+            _ => {
+                tracing::warn!(path = %self.path.display(), "the token cache is not MSAL's JSON; using an empty one");
+                Map::new()
+            }
+        }
+    }
+
+    /// The newest refresh token of `record`'s account, client and authority.
+    pub(crate) fn refresh_token(&self, record: &AuthenticationRecord) -> Option<Secret> {
+        let cache = self.load();
+        let tokens = cache.get("RefreshToken")?.as_object()?;
+        tokens
+            .values()
+            .filter(|t| {
+                text(t, "home_account_id") == record.home_account_id.to_ascii_lowercase()
+                    && environment(&text(t, "environment")) == environment(&record.authority)
+                    && text(t, "client_id") == record.client_id.to_ascii_lowercase()
+            })
+            .max_by_key(|t| {
+                t.get("last_modification_time")
+                    .and_then(Value::as_str)
+                    .and_then(|s| s.parse::<i64>().ok())
+                    .unwrap_or(0)
+            })
+            .and_then(|t| t.get("secret")?.as_str())
+            .filter(|s| !s.is_empty())
+            .map(|s| Secret::new(s.to_string()))
+    }
+
+    /// Adds a grant's tokens and account, keeping every other entry. `realm` is the tenant the
+    /// request named (MSAL keys access tokens and accounts on it).
+    pub(crate) async fn store(
+        &self,
+        record: &AuthenticationRecord,
+        grant: &UserGrant,
+        realm: &str,
+    ) {
+        let lock_path = PathBuf::from(format!("{}.lockfile", self.path.display()));
+        let mut waited = Duration::ZERO;
+        let _lock = loop {
+            match self.os.fs.try_lock(&lock_path) {
+                Ok(Some(lock)) => break Some(lock),
+                Ok(None) if waited < LOCK_WAIT => {
+                    self.os.sleep.sleep(LOCK_RETRY).await;
+                    waited += LOCK_RETRY;
+                }
+                Ok(None) => {
+                    tracing::warn!(path = %lock_path.display(), "another process holds the token cache lock; writing without it");
+                    break None;
+                }
+                Err(e) => {
+                    tracing::warn!(path = %lock_path.display(), error = %e, "cannot take the token cache lock; writing without it");
+                    break None;
+                }
+            }
+        };
+        let mut cache = self.load();
+        for (section, key, entry) in entries(record, grant, realm, self.os.now().unix_timestamp()) {
+            let map = cache
+                .entry(section)
+                .or_insert_with(|| Value::Object(Map::new()));
+            if let Value::Object(map) = map {
+                map.insert(key, entry);
+            }
+        }
+        let text = serde_json::to_vec_pretty(&Value::Object(cache)).unwrap_or_default();
+        if let Err(e) = self.os.fs.write_atomic(&self.path, &text) {
+            tracing::warn!(path = %self.path.display(), error = %e, "cannot write the token cache");
+        }
+    }
+}
+
+/// The MSAL entries of a grant: (section, key, entry), keys as MSAL makes them.
+fn entries(
+    record: &AuthenticationRecord,
+    grant: &UserGrant,
+    realm: &str,
+    now: i64,
+) -> Vec<(String, String, Value)> {
+    let home = record.home_account_id.as_str();
+    let env = environment(&record.authority);
+    let env = env.as_str();
+    let client = record.client_id.as_str();
+    let target = grant.target.as_str();
+    let key = |parts: &[&str]| parts.join("-").to_ascii_lowercase();
+    let mut out = vec![
+        (
+            "AccessToken".to_string(),
+            key(&[home, env, "AccessToken", client, realm, target]),
+            json!({
+                "credential_type": "AccessToken",
+                "secret": grant.token.token.token.secret(),
+                "home_account_id": home,
+                "environment": env,
+                "client_id": client,
+                "target": target,
+                "realm": realm,
+                "token_type": "Bearer",
+                "cached_at": now.to_string(),
+                "expires_on": grant.token.token.expires_on.unix_timestamp().to_string(),
+                "extended_expires_on": grant.token.token.expires_on.unix_timestamp().to_string(),
+            }),
+        ),
+        (
+            "Account".to_string(),
+            key(&[home, env, realm]),
+            json!({
+                "home_account_id": home,
+                "environment": env,
+                "realm": realm,
+                "local_account_id": grant.local_account_id.clone().unwrap_or_default(),
+                "username": record.username,
+                "authority_type": "MSSTS",
+            }),
+        ),
+        (
+            "AppMetadata".to_string(),
+            format!("appmetadata-{env}-{client}"),
+            json!({ "client_id": client, "environment": env }),
+        ),
+    ];
+    debug_assert!(!realm.is_empty());
+    if let Some(rt) = &grant.refresh_token {
+        out.push((
+            "RefreshToken".to_string(),
+            key(&[home, env, "RefreshToken", client, "", target]),
+            json!({
+                "credential_type": "RefreshToken",
+                "secret": rt.secret(),
+                "home_account_id": home,
+                "environment": env,
+                "client_id": client,
+                "target": target,
+                "last_modification_time": now.to_string(),
+            }),
+        ));
+    }
+    if let Some(id_token) = &grant.id_token {
+        out.push((
+            "IdToken".to_string(),
+            key(&[home, env, "IdToken", client, realm, ""]),
+            json!({
+                "credential_type": "IdToken",
+                "secret": id_token.secret(),
+                "home_account_id": home,
+                "environment": env,
+                "realm": realm,
+                "client_id": client,
+            }),
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::environment;
+
+    #[test]
+    fn environment_drops_the_port_only() {
+        assert_eq!(environment("127.0.0.1:8443"), "127.0.0.1");
+        assert_eq!(
+            environment("login.microsoftonline.com"),
+            "login.microsoftonline.com"
+        );
+        assert_eq!(environment("[::1]:8443"), "[::1]");
+        assert_eq!(environment("Localhost:1"), "localhost");
+    }
+}
