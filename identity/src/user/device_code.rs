@@ -25,20 +25,19 @@
 
 use std::sync::Arc;
 
-use azure_core::credentials::TokenRequestOptions;
 use azure_core::http::ClientOptions;
 use serde::Deserialize;
 use time::{Duration, OffsetDateTime};
 
 use super::{
-    Account, AuthenticationRecord, DEVELOPER_SIGN_ON_CLIENT_ID, ORGANIZATIONS, SignIn, UserGrant,
+    Account, AuthenticationRecord, DEVELOPER_SIGN_ON_CLIENT_ID, ORGANIZATIONS, UserGrant,
     parse_user_grant, user_scope,
 };
 use crate::confidential::{Confidential, Label};
 use crate::entra::error_from_response;
 use crate::errors::credential_error;
 use crate::os::Os;
-use crate::token::{FetchRequest, FetchedToken};
+use crate::token::FetchRequest;
 
 const LABEL: Label = Label {
     name: "DeviceCodeCredential",
@@ -200,44 +199,6 @@ impl DeviceCodeCredential {
         }))
     }
 
-    /// The account signed in so far (by `get_token`, [`authenticate`](Self::authenticate) or
-    /// the `authentication_record` option), if any.
-    pub fn authentication_record(&self) -> Option<AuthenticationRecord> {
-        self.account.record()
-    }
-
-    /// Signs the user in now (always asking) and returns the account, for a later credential's
-    /// `authentication_record`.
-    ///
-    /// # Errors
-    /// The sign-in failed, was declined, or the code expired.
-    pub async fn authenticate(
-        &self,
-        scopes: &[&str],
-        options: Option<TokenRequestOptions<'_>>,
-    ) -> azure_core::Result<AuthenticationRecord> {
-        let options = options.unwrap_or_default();
-        self.sign_in()
-            .authenticate(scopes, &options, |r| async move { self.flow(&r).await })
-            .await
-            .map_err(|e| crate::errors::authentication_error(LABEL.name, LABEL.fragment, e))
-    }
-
-    fn sign_in(&self) -> SignIn<'_> {
-        SignIn {
-            core: &self.core,
-            account: &self.account,
-            client_auth: &[],
-            cannot_sign_in: None,
-        }
-    }
-
-    async fn fetch(&self, request: FetchRequest<'_>) -> azure_core::Result<FetchedToken> {
-        self.sign_in()
-            .acquire(request, |r| async move { self.flow(&r).await })
-            .await
-    }
-
     /// The device code flow: get a code, show it, poll until the user has signed in.
     async fn flow(&self, request: &FetchRequest<'_>) -> azure_core::Result<UserGrant> {
         let scope = user_scope(request.scopes);
@@ -324,4 +285,8 @@ impl DeviceCodeCredential {
     }
 }
 
+super::interactive_user_credential!(
+    DeviceCodeCredential,
+    "The sign-in failed, was declined, or the code expired."
+);
 crate::cached::cached_token_credential!(confidential DeviceCodeCredential);

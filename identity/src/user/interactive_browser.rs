@@ -21,21 +21,20 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use azure_core::credentials::TokenRequestOptions;
 use azure_core::http::ClientOptions;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use super::loopback::{Answer, Loopback};
 use super::{
-    Account, AuthenticationRecord, DEVELOPER_SIGN_ON_CLIENT_ID, ORGANIZATIONS, SignIn, UserGrant,
+    Account, AuthenticationRecord, DEVELOPER_SIGN_ON_CLIENT_ID, ORGANIZATIONS, UserGrant,
     parse_user_grant, user_scope,
 };
 use crate::confidential::{Confidential, Label};
 use crate::entra::error_from_response;
 use crate::errors::credential_error;
 use crate::os::Os;
-use crate::token::{FetchRequest, FetchedToken};
+use crate::token::FetchRequest;
 
 const LABEL: Label = Label {
     name: "InteractiveBrowserCredential",
@@ -150,43 +149,6 @@ impl InteractiveBrowserCredential {
         }))
     }
 
-    /// The account signed in so far (by `get_token`, [`authenticate`](Self::authenticate) or
-    /// the `authentication_record` option), if any.
-    pub fn authentication_record(&self) -> Option<AuthenticationRecord> {
-        self.account.record()
-    }
-
-    /// Signs the user in now (always opening the browser) and returns the account.
-    ///
-    /// # Errors
-    /// The sign-in failed, was cancelled, or timed out.
-    pub async fn authenticate(
-        &self,
-        scopes: &[&str],
-        options: Option<TokenRequestOptions<'_>>,
-    ) -> azure_core::Result<AuthenticationRecord> {
-        let options = options.unwrap_or_default();
-        self.sign_in()
-            .authenticate(scopes, &options, |r| async move { self.flow(&r).await })
-            .await
-            .map_err(|e| crate::errors::authentication_error(LABEL.name, LABEL.fragment, e))
-    }
-
-    fn sign_in(&self) -> SignIn<'_> {
-        SignIn {
-            core: &self.core,
-            account: &self.account,
-            client_auth: &[],
-            cannot_sign_in: None,
-        }
-    }
-
-    async fn fetch(&self, request: FetchRequest<'_>) -> azure_core::Result<FetchedToken> {
-        self.sign_in()
-            .acquire(request, |r| async move { self.flow(&r).await })
-            .await
-    }
-
     /// The authorization code flow with PKCE through the browser.
     async fn flow(&self, request: &FetchRequest<'_>) -> azure_core::Result<UserGrant> {
         let loopback = Loopback::bind(self.redirect_uri.as_deref()).await?;
@@ -267,4 +229,8 @@ impl InteractiveBrowserCredential {
     }
 }
 
+super::interactive_user_credential!(
+    InteractiveBrowserCredential,
+    "The sign-in failed, was cancelled, or timed out."
+);
 crate::cached::cached_token_credential!(confidential InteractiveBrowserCredential);

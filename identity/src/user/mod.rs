@@ -388,6 +388,59 @@ impl<'c> SignIn<'c> {
     }
 }
 
+/// What every interactive user credential has over its `core`, `account` and `flow`: the
+/// account it signed in, `authenticate()`, and the `fetch` the token cache calls (refresh
+/// token first, then the flow). `$errors` documents `authenticate`'s failures.
+macro_rules! interactive_user_credential {
+    ($ty:ident, $errors:literal) => {
+        impl $ty {
+            /// The account signed in so far (by `get_token`, [`authenticate`](Self::authenticate)
+            /// or the `authentication_record` option), if any.
+            pub fn authentication_record(&self) -> Option<$crate::AuthenticationRecord> {
+                self.account.record()
+            }
+
+            /// Signs the user in now (always asking) and returns the account, for a later
+            /// credential's `authentication_record`.
+            ///
+            /// # Errors
+            #[doc = $errors]
+            pub async fn authenticate(
+                &self,
+                scopes: &[&str],
+                options: Option<azure_core::credentials::TokenRequestOptions<'_>>,
+            ) -> azure_core::Result<$crate::AuthenticationRecord> {
+                let options = options.unwrap_or_default();
+                self.sign_in()
+                    .authenticate(scopes, &options, |r| async move { self.flow(&r).await })
+                    .await
+                    .map_err(|e| {
+                        $crate::errors::authentication_error(LABEL.name, LABEL.fragment, e)
+                    })
+            }
+
+            fn sign_in(&self) -> $crate::user::SignIn<'_> {
+                $crate::user::SignIn {
+                    core: &self.core,
+                    account: &self.account,
+                    client_auth: &[],
+                    cannot_sign_in: None,
+                }
+            }
+
+            async fn fetch(
+                &self,
+                request: $crate::token::FetchRequest<'_>,
+            ) -> azure_core::Result<$crate::token::FetchedToken> {
+                self.sign_in()
+                    .acquire(request, |r| async move { self.flow(&r).await })
+                    .await
+            }
+        }
+    };
+}
+pub(crate) use interactive_user_credential;
+
 #[cfg(test)]
 mod tests {
     use super::*;
