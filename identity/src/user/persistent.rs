@@ -282,7 +282,174 @@ fn entries(
 
 #[cfg(test)]
 mod tests {
-    use super::environment;
+    use std::collections::HashMap;
+    use std::path::{Path, PathBuf};
+    use std::sync::{Arc, Mutex};
+
+    use azure_core::credentials::{AccessToken, Secret};
+
+    use super::*;
+    use crate::os::{Clock, FileLock, FileSystem, ManualClock, MapEnv};
+    use crate::token::FetchedToken;
+
+    /// Files in memory; the lock is always someone else's when `locked`.
+    #[derive(Debug, Default)]
+    struct MemoryFs {
+        files: Mutex<HashMap<PathBuf, Vec<u8>>>,
+        locked: bool,
+    }
+
+    impl FileSystem for MemoryFs {
+        fn read(&self, path: &Path) -> std::io::Result<Vec<u8>> {
+            self.files
+                .lock()
+                .unwrap()
+                .get(path)
+                .cloned()
+                .ok_or_else(|| std::io::ErrorKind::NotFound.into())
+        }
+
+        fn write_atomic(&self, path: &Path, contents: &[u8]) -> std::io::Result<()> {
+            self.files
+                .lock()
+                .unwrap()
+                .insert(path.to_path_buf(), contents.to_vec());
+            Ok(())
+        }
+
+        fn try_lock(&self, _: &Path) -> std::io::Result<Option<FileLock>> {
+            if self.locked {
+                Ok(None)
+            } else {
+                FileSystem::try_lock(&NoLocks, Path::new("x"))
+            }
+        }
+    }
+
+    /// A file system with the trait's default lock.
+    #[derive(Debug)]
+    struct NoLocks;
+
+    impl FileSystem for NoLocks {
+        fn read(&self, _: &Path) -> std::io::Result<Vec<u8>> {
+            Err(std::io::ErrorKind::NotFound.into())
+        }
+    }
+
+    fn os(fs: Arc<MemoryFs>, clock: Arc<ManualClock>) -> Os {
+        Os {
+            env: Arc::new(MapEnv::from([("HOME", "/home/u")])),
+            fs,
+            ..Os::with_manual_clock(clock)
+        }
+    }
+
+    fn record(authority: &str) -> AuthenticationRecord {
+        AuthenticationRecord {
+            authority: authority.into(),
+            client_id: "C".into(),
+            home_account_id: "uid.utid".into(),
+            tenant_id: "utid".into(),
+            username: "u@x".into(),
+            version: "1.0".into(),
+        }
+    }
+
+    fn grant(rt: &str, now: time::OffsetDateTime) -> UserGrant {
+        UserGrant {
+            token: FetchedToken {
+                token: AccessToken::new("at", now + Duration::hours(1)),
+                refresh_at: None,
+            },
+            refresh_token: Some(Secret::new(rt.to_string())),
+            record: None,
+            nonce: None,
+            id_token: None,
+            local_account_id: Some("uid".into()),
+            target: "a b".into(),
+        }
+    }
+
+    fn cache(fs: Arc<MemoryFs>, clock: Arc<ManualClock>) -> PersistentCache {
+        let options = TokenCachePersistenceOptions {
+            name: "t".into(),
+            allow_unencrypted_storage: true,
+        };
+        PersistentCache::new(&options, &os(fs, clock)).unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_newest_refresh_token_of_the_account_is_found_whatever_the_port() {
+        let clock = Arc::new(ManualClock::new(
+            time::OffsetDateTime::UNIX_EPOCH + Duration::days(9000),
+        ));
+        let fs = Arc::new(MemoryFs::default());
+        let c = cache(fs.clone(), clock.clone());
+        assert_eq!(c.path, PathBuf::from("/home/u/.IdentityService/t.nocae"));
+        c.store(&record("h:1"), &grant("old", clock.now()), "organizations")
+            .await;
+        clock.advance(Duration::seconds(10));
+        // Another scope set: a second entry, newer.
+        let mut newer = grant("new", clock.now());
+        newer.target = "c".into();
+        c.store(&record("h:1"), &newer, "organizations").await;
+        assert_eq!(c.refresh_token(&record("H:2")).unwrap().secret(), "new");
+        // Another client or account: nothing.
+        let mut other = record("h:1");
+        other.client_id = "D".into();
+        assert!(c.refresh_token(&other).is_none());
+        other = record("h:1");
+        other.home_account_id = "x.y".into();
+        assert!(c.refresh_token(&other).is_none());
+        let mut elsewhere = record("other-host");
+        elsewhere.authority = "other-host".into();
+        assert!(c.refresh_token(&elsewhere).is_none());
+    }
+
+    #[tokio::test]
+    async fn a_held_lock_is_waited_for_then_written_without() {
+        let clock = Arc::new(ManualClock::new(
+            time::OffsetDateTime::UNIX_EPOCH + Duration::days(9000),
+        ));
+        let fs = Arc::new(MemoryFs {
+            locked: true,
+            ..MemoryFs::default()
+        });
+        let c = cache(fs.clone(), clock.clone());
+        let before = clock.now();
+        c.store(&record("h"), &grant("rt", before), "organizations")
+            .await;
+        assert_eq!(clock.now() - before, LOCK_WAIT);
+        assert_eq!(c.refresh_token(&record("h")).unwrap().secret(), "rt");
+    }
+
+    #[test]
+    fn names_and_home_are_checked() {
+        let fs = Arc::new(MemoryFs::default());
+        let clock = Arc::new(ManualClock::new(time::OffsetDateTime::UNIX_EPOCH));
+        for name in ["", "a/b", "..", "."] {
+            let options = TokenCachePersistenceOptions {
+                name: name.into(),
+                allow_unencrypted_storage: true,
+            };
+            assert!(
+                PersistentCache::new(&options, &os(fs.clone(), clock.clone())).is_err(),
+                "{name}"
+            );
+        }
+        let homeless = Os {
+            env: Arc::new(MapEnv::new()),
+            ..Os::default()
+        };
+        let options = TokenCachePersistenceOptions {
+            allow_unencrypted_storage: true,
+            ..Default::default()
+        };
+        let e = PersistentCache::new(&options, &homeless)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("HOME"), "{e}");
+    }
 
     #[test]
     fn environment_drops_the_port_only() {
