@@ -221,6 +221,7 @@ impl EntraClient {
 
     /// `{authority}/{tenant}/oauth2/v2.0/token`. A path in the authority is kept, as the other
     /// Azure SDKs keep it (upstream Rust drops it).
+    #[cfg_attr(not(feature = "client_certificate"), allow(dead_code))]
     pub(crate) fn token_url(&self, tenant: &str) -> azure_core::Result<Url> {
         self.endpoint(tenant, "token")
     }

@@ -59,6 +59,7 @@ pub(crate) struct UserGrant {
     pub(crate) refresh_token: Option<Secret>,
     pub(crate) record: Option<AuthenticationRecord>,
     /// The ID token's `nonce`, for the browser flow to check.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     pub(crate) nonce: Option<String>,
     /// The ID token itself (kept in the persistent cache).
     pub(crate) id_token: Option<Secret>,

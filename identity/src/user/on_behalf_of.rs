@@ -38,6 +38,7 @@ const LABEL: Label = Label {
 };
 
 const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+#[cfg(feature = "client_certificate")]
 const CLIENT_ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 /// Options for [`OnBehalfOfCredential`].
@@ -164,7 +165,8 @@ impl OnBehalfOfCredential {
             ("assertion", self.user_assertion.secret()),
             ("scope", scope.as_str()),
         ];
-        let client_assertion;
+        #[cfg(feature = "client_certificate")]
+        let client_assertion: String;
         match &self.auth {
             ClientAuth::Secret(secret) => form.push(("client_secret", secret.secret())),
             #[cfg(feature = "client_certificate")]
