@@ -219,6 +219,8 @@ pub(crate) struct TokenCache {
     entries: RwLock<Entries>,
     max_keys: usize,
     deadline: Duration,
+    /// The shared level under this one, if the credential has one.
+    shared: Option<crate::shared_cache::SharedLevel>,
 }
 
 impl Default for TokenCache {
@@ -287,7 +289,14 @@ impl TokenCache {
             entries: RwLock::default(),
             max_keys: max_keys.max(1),
             deadline: GET_TOKEN_DEADLINE,
+            shared: None,
         }
+    }
+
+    /// The same cache over a shared level (see [`crate::shared_cache`]).
+    pub(crate) fn with_shared(mut self, shared: Option<crate::shared_cache::SharedLevel>) -> Self {
+        self.shared = shared;
+        self
     }
 
     /// The same cache with another overall deadline for fetches (interactive sign-ins wait
@@ -456,7 +465,11 @@ impl TokenCache {
             "{}",
             if refreshing { "token cache refresh" } else { "token cache miss" }
         );
-        match fetch().await {
+        let fetched = match &self.shared {
+            Some(shared) => shared.fetch(&key, || clock.now(), fetch).await,
+            None => fetch().await,
+        };
+        match fetched {
             Ok(fetched) => {
                 self.store(&key, hash, &fetched, clock.now());
                 Ok(fetched.token)

@@ -78,6 +78,10 @@ pub struct ClientAssertionCredentialOptions {
     /// Tenants besides the configured one that [`crate::TokenRequestExtras::tenant_id`] may
     /// name; `"*"` allows any. (Addition beyond upstream.)
     pub additionally_allowed_tenants: Vec<String>,
+    /// A shared (distributed) cache under the in-memory one, for services with many replicas:
+    /// one token request per identity and scope across them (see [`crate::shared_cache`]).
+    /// (Addition beyond upstream.)
+    pub shared_token_cache: Option<crate::SharedTokenCache>,
     /// Environment, files and clock. (Addition beyond upstream; defaults to the real ones.)
     pub os: Os,
 }
@@ -138,7 +142,8 @@ impl<C: ClientAssertion> ClientAssertionCredential<C> {
             options.client_options,
             options.additionally_allowed_tenants,
             options.os,
-        )?;
+        )?
+        .with_shared(options.shared_token_cache);
         Ok(Self { core, assertion })
     }
 

@@ -79,6 +79,10 @@ pub struct ClientCertificateCredentialOptions {
     /// Tenants besides the configured one that [`crate::TokenRequestExtras::tenant_id`] may
     /// name; `"*"` allows any. (Addition beyond upstream.)
     pub additionally_allowed_tenants: Vec<String>,
+    /// A shared (distributed) cache under the in-memory one, for services with many replicas:
+    /// one token request per identity and scope across them (see [`crate::shared_cache`]).
+    /// (Addition beyond upstream.)
+    pub shared_token_cache: Option<crate::SharedTokenCache>,
     /// Environment, files and clock. (Addition beyond upstream; defaults to the real ones.)
     pub os: Os,
 }
@@ -376,7 +380,8 @@ impl ClientCertificateCredential {
             options.client_options,
             options.additionally_allowed_tenants,
             options.os,
-        )?;
+        )?
+        .with_shared(options.shared_token_cache);
         let signer = AssertionSigner::new(
             &certificate,
             options.password.as_ref(),

@@ -98,6 +98,26 @@ impl Confidential {
         })
     }
 
+    /// The same core over a shared (distributed) cache, when one is given: keyed by this
+    /// credential's kind, authority, tenant and client.
+    pub(crate) fn with_shared(
+        mut self,
+        shared: Option<crate::shared_cache::SharedTokenCache>,
+    ) -> Self {
+        if let Some(shared) = shared {
+            let identity = format!(
+                "{}\u{1}{}\u{1}{}\u{1}{}",
+                self.label.name,
+                self.client.authority(),
+                self.tenant_id,
+                self.client_id
+            );
+            let level = crate::shared_cache::SharedLevel::new(shared, identity);
+            self.cache = std::mem::take(&mut self.cache).with_shared(Some(level));
+        }
+        self
+    }
+
     /// The same core with another overall deadline for one `get_token` (interactive
     /// credentials wait for a person).
     pub(crate) fn with_deadline(mut self, deadline: time::Duration) -> Self {

@@ -49,6 +49,7 @@ mod fuzz;
 mod limits;
 mod managed_identity;
 pub mod os;
+pub mod shared_cache;
 mod token;
 mod user;
 mod workload_identity_credential;
@@ -77,6 +78,9 @@ pub use limits::ExchangeLimits;
 pub use managed_identity::{
     ImdsRetryOptions, ManagedIdentityCredential, ManagedIdentityCredentialOptions, UserAssignedId,
 };
+#[cfg(feature = "redis")]
+pub use shared_cache::RedisTokenStore;
+pub use shared_cache::{SharedTokenCache, TokenCacheStore};
 pub use user::AuthenticationRecord;
 pub use user::authorization_code::{
     AuthorizationCodeCredential, AuthorizationCodeCredentialOptions,

@@ -96,6 +96,9 @@ pub struct ManagedIdentityCredentialOptions {
     /// `/var/opt/azcmagent/tokens`, on Windows `%ProgramData%\AzureConnectedMachineAgent\Tokens`).
     /// (Addition beyond upstream, for testing.)
     pub arc_key_directory: Option<PathBuf>,
+    /// A shared (distributed) cache under the in-memory one, for services with many replicas
+    /// (see [`crate::shared_cache`]). (Addition beyond upstream.)
+    pub shared_token_cache: Option<crate::SharedTokenCache>,
     /// Environment, files, clock and sleep. (Addition beyond upstream; defaults to the real
     /// ones.)
     pub os: Os,
@@ -148,11 +151,19 @@ impl ManagedIdentityCredential {
                 },
             );
         }
+        let shared = options.shared_token_cache.map(|cache| {
+            let identity = format!(
+                "{NAME}\u{1}{}\u{1}{:?}",
+                source.name(),
+                options.user_assigned_id
+            );
+            crate::shared_cache::SharedLevel::new(cache, identity)
+        });
         Ok(Arc::new(Self {
             source,
             id: options.user_assigned_id,
             pipeline: new_pipeline(client_options),
-            cache: TokenCache::default(),
+            cache: TokenCache::default().with_shared(shared),
             os: options.os,
             retry: options.imds_retry,
         }))
