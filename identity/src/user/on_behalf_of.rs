@@ -48,9 +48,9 @@ pub struct OnBehalfOfCredentialOptions {
     pub client_options: ClientOptions,
     /// Tenants besides the configured one that a request may name; `"*"` allows any.
     pub additionally_allowed_tenants: Vec<String>,
-    /// The PKCS#12 password, for [`OnBehalfOfCredential::with_certificate`].
+    /// The PKCS#12 password, for `OnBehalfOfCredential::with_certificate` (feature `client_certificate`).
     pub password: Option<Secret>,
-    /// Send the certificate chain (`x5c`) with [`OnBehalfOfCredential::with_certificate`].
+    /// Send the certificate chain (`x5c`) with `OnBehalfOfCredential::with_certificate` (feature `client_certificate`).
     pub send_certificate_chain: bool,
     /// Environment and clock.
     pub os: Os,
