@@ -104,6 +104,22 @@ fn first_form(html: &str) -> Option<Form> {
     Some(form)
 }
 
+/// Which page a form is: the user name and password, a verification code (MFA), the device
+/// login's user code, or something else.
+fn page_kind(form: &Form) -> &'static str {
+    let code = has(&form.fields, "otc");
+    match (
+        has(&form.fields, "loginfmt"),
+        code,
+        has(&form.fields, "flowToken"),
+    ) {
+        (true, _, _) => "password",
+        (_, true, true) => "verification code",
+        (_, true, false) => "user code",
+        _ => "other",
+    }
+}
+
 fn set(fields: &mut [(String, String)], name: &str, value: &str) {
     if let Some(field) = fields.iter_mut().find(|(n, _)| n == name) {
         field.1 = value.to_string();
@@ -225,10 +241,8 @@ impl StandIn {
                 let location = response
                     .headers()
                     .get(LOCATION)
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or_default()
-                    .to_string();
-                return Ok(Outcome::Redirect(location));
+                    .and_then(|v| v.to_str().ok());
+                return Ok(Outcome::Redirect(location.unwrap_or_default().to_string()));
             }
             let page_url = response.url().clone();
             let html = response.text().await?;
@@ -244,37 +258,11 @@ impl StandIn {
                     fields: form.fields,
                 });
             }
-            let is_code_page = has(&form.fields, "otc");
-            let kind = match (
-                has(&form.fields, "loginfmt"),
-                is_code_page,
-                has(&form.fields, "flowToken"),
-            ) {
-                (true, _, _) => "password",
-                (_, true, true) => "verification code",
-                (_, true, false) => "user code",
-                _ => "other",
-            };
-            if filled.contains(&kind) {
+            let kind = page_kind(&form);
+            if filled.contains(&kind) || !self.fill(&mut form, kind, &mut user_code) {
                 return Ok(Outcome::Page { status, html });
             }
             filled.push(kind);
-            if self.cancel && form.buttons.iter().any(|(id, _, _)| id == "idBtn_Back") {
-                form.fields
-                    .push(("cancel".to_string(), "Cancel".to_string()));
-            } else if has(&form.fields, "loginfmt") {
-                set(&mut form.fields, "loginfmt", &self.username);
-                set(&mut form.fields, "passwd", &self.password);
-            } else if is_code_page && has(&form.fields, "flowToken") {
-                let Some(code) = &self.verification_code else {
-                    return Ok(Outcome::Page { status, html });
-                };
-                set(&mut form.fields, "otc", code);
-            } else if let (true, Some(code)) = (is_code_page, user_code.take()) {
-                set(&mut form.fields, "otc", code);
-            } else {
-                return Ok(Outcome::Page { status, html });
-            }
             response = self
                 .with_cookie(http.post(&target).form(&form.fields))
                 .send()
@@ -284,6 +272,32 @@ impl StandIn {
             status: 508,
             html: "the sign-in pages went round in circles".to_string(),
         })
+    }
+
+    /// Fills a form as this person would; `false` when they have nothing to type there.
+    fn fill(&self, form: &mut Form, kind: &str, user_code: &mut Option<&str>) -> bool {
+        if self.cancel && form.buttons.iter().any(|(id, _, _)| id == "idBtn_Back") {
+            form.fields
+                .push(("cancel".to_string(), "Cancel".to_string()));
+            return true;
+        }
+        let answer = match kind {
+            "password" => {
+                set(&mut form.fields, "loginfmt", &self.username);
+                Some(self.password.as_str())
+            }
+            "verification code" => self.verification_code.as_deref(),
+            "user code" => user_code.take(),
+            _ => None,
+        };
+        let field = if kind == "password" { "passwd" } else { "otc" };
+        match answer {
+            Some(value) => {
+                set(&mut form.fields, field, value);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Delivers an answer to the application as a browser would: follows the redirect, or

@@ -142,6 +142,29 @@ fn sign_in_app<'d>(
     Ok(app)
 }
 
+/// What the authorization endpoint checks before it can trust the redirect URI: the tenant
+/// (`None` for an alias), the application and the redirect URI — or Entra's page error.
+fn client_and_redirect<'d, 'p>(
+    directory: &'d Directory,
+    segment: &str,
+    get: &impl Fn(&str) -> Option<&'p str>,
+) -> Result<(Option<String>, &'d AppEntry, &'p str), EntraError> {
+    let tenant = resolve_tenant(directory, segment)?;
+    let client_id = get("client_id").ok_or(Aadsts::MissingParameter { name: "client_id" })?;
+    let app = sign_in_app(directory, tenant.as_deref(), client_id, segment)?;
+    let redirect_uri = get("redirect_uri").ok_or(Aadsts::MissingParameter {
+        name: "redirect_uri",
+    })?;
+    if !app.accepts_redirect(redirect_uri) {
+        return Err(Aadsts::RedirectMismatch {
+            redirect_uri: redirect_uri.to_string(),
+            client_id: client_id.to_string(),
+        }
+        .into());
+    }
+    Ok((tenant, app, redirect_uri))
+}
+
 fn authorize(
     shared: &Shared,
     segment: &str,
@@ -152,32 +175,10 @@ fn authorize(
     let get = |name: &str| form::get(&params, name).filter(|v| !v.is_empty());
     let directory = shared.directory();
     // Errors Entra cannot send back: no trustworthy redirect URI yet.
-    let tenant = match resolve_tenant(&directory, segment) {
-        Ok(tenant) => tenant,
+    let (tenant, app, redirect_uri) = match client_and_redirect(&directory, segment, &get) {
+        Ok(checked) => checked,
         Err(e) => return page_error(ctx, e),
     };
-    let Some(client_id) = get("client_id") else {
-        return page_error(ctx, Aadsts::MissingParameter { name: "client_id" });
-    };
-    let app = match sign_in_app(&directory, tenant.as_deref(), client_id, segment) {
-        Ok(app) => app,
-        Err(e) => return page_error(ctx, e),
-    };
-    let Some(redirect_uri) = get("redirect_uri") else {
-        return page_error(
-            ctx,
-            Aadsts::MissingParameter {
-                name: "redirect_uri",
-            },
-        );
-    };
-    if !app.accepts_redirect(redirect_uri) {
-        let error = Aadsts::RedirectMismatch {
-            redirect_uri: redirect_uri.to_string(),
-            client_id: client_id.to_string(),
-        };
-        return page_error(ctx, error);
-    }
     let response_mode = match get("response_mode") {
         Some("form_post") => ResponseMode::FormPost,
         Some("fragment") => ResponseMode::Fragment,
@@ -197,20 +198,29 @@ fn authorize(
             complete_authorize(shared, ctx, request, user, tenant.as_deref(), None)
         }
         None if request.prompt == Some(Prompt::None) => back(Aadsts::LoginRequired.into()),
-        _ => {
-            let hint = request.login_hint.clone().unwrap_or_default();
-            let flow = shared
-                .sign_in
-                .begin_flow(FlowKind::Authorize(request), ctx.now.unix_timestamp());
-            page::sign_in(&SignInPage {
-                action: &format!("/{segment}/login"),
-                flow_token: &flow,
-                app: &app.display_name,
-                username: &hint,
-                error: None,
-            })
-        }
+        _ => show_sign_in(shared, ctx, segment, app, request),
     }
+}
+
+/// The sign-in page for an authorization request.
+fn show_sign_in(
+    shared: &Shared,
+    ctx: &RequestContext,
+    segment: &str,
+    app: &AppEntry,
+    request: AuthorizeRequest,
+) -> Response {
+    let hint = request.login_hint.clone().unwrap_or_default();
+    let flow = shared
+        .sign_in
+        .begin_flow(FlowKind::Authorize(request), ctx.now.unix_timestamp());
+    page::sign_in(&SignInPage {
+        action: &format!("/{segment}/login"),
+        flow_token: &flow,
+        app: &app.display_name,
+        username: &hint,
+        error: None,
+    })
 }
 
 /// The validated request, or the error to send back to the application.
@@ -233,25 +243,48 @@ fn authorize_request<'p>(
         get("scope")
     };
     let scope = scope.ok_or(Aadsts::MissingParameter { name: "scope" })?;
-    let challenge = match (get("code_challenge"), get("code_challenge_method")) {
-        (None, _) => None,
-        (Some(value), method) => Some(Challenge {
-            value: value.to_string(),
-            method: match method {
-                None | Some("plain") => ChallengeMethod::Plain,
-                Some("S256") => ChallengeMethod::S256,
-                Some(other) => {
-                    return Err(Aadsts::Malformed {
-                        detail: format!(
-                            "code_challenge_method '{other}' is not supported; use S256 or plain."
-                        ),
-                    }
-                    .into());
-                }
-            },
-        }),
+    let challenge = challenge(get("code_challenge"), get("code_challenge_method"))?;
+    let prompt = prompt(get("prompt"))?;
+    Ok(AuthorizeRequest {
+        tenant: segment.to_string(),
+        client_id: get("client_id").unwrap_or_default().to_string(),
+        redirect_uri: get("redirect_uri").unwrap_or_default().to_string(),
+        scope: scope.to_string(),
+        state: get("state").map(str::to_string),
+        nonce: get("nonce").map(str::to_string),
+        challenge,
+        response_mode,
+        prompt,
+        login_hint: get("login_hint").map(str::to_string),
+    })
+}
+
+/// The PKCE challenge of a request (method `plain` when absent, as RFC 7636 says).
+fn challenge(value: Option<&str>, method: Option<&str>) -> Result<Option<Challenge>, Redirected> {
+    let Some(value) = value else {
+        return Ok(None);
     };
-    let prompt = match get("prompt") {
+    let method = match method {
+        None | Some("plain") => ChallengeMethod::Plain,
+        Some("S256") => ChallengeMethod::S256,
+        Some(other) => {
+            return Err(Aadsts::Malformed {
+                detail: format!(
+                    "code_challenge_method '{other}' is not supported; use S256 or plain."
+                ),
+            }
+            .into());
+        }
+    };
+    Ok(Some(Challenge {
+        value: value.to_string(),
+        method,
+    }))
+}
+
+/// The `prompt` of a request.
+fn prompt(value: Option<&str>) -> Result<Option<Prompt>, Redirected> {
+    Ok(match value {
         None => None,
         Some("login") => Some(Prompt::Login),
         Some("none") => Some(Prompt::None),
@@ -265,18 +298,6 @@ fn authorize_request<'p>(
             }
             .into());
         }
-    };
-    Ok(AuthorizeRequest {
-        tenant: segment.to_string(),
-        client_id: get("client_id").unwrap_or_default().to_string(),
-        redirect_uri: get("redirect_uri").unwrap_or_default().to_string(),
-        scope: scope.to_string(),
-        state: get("state").map(str::to_string),
-        nonce: get("nonce").map(str::to_string),
-        challenge,
-        response_mode,
-        prompt,
-        login_hint: get("login_hint").map(str::to_string),
     })
 }
 
@@ -405,22 +426,9 @@ pub(crate) async fn login(
     }
     let directory = shared.directory();
     let action = format!("/{segment}/login");
-    if let Some(pending) = &flow.pending_mfa {
-        let Some(user) = directory.user(pending) else {
-            return page::error("The user signing in no longer exists.");
-        };
+    if let Some(pending) = flow.pending_mfa.clone() {
         let typed = get("otc").unwrap_or_default();
-        let expected = user.mfa_code.as_deref().unwrap_or_default();
-        if expected.is_empty() || typed.trim() != expected {
-            let error = ctx.entra_error(Aadsts::MfaFailed).to_string();
-            return page::verification_code(
-                &action,
-                token,
-                &user.user_principal_name,
-                Some(&error),
-            );
-        }
-        return signed_in(&shared, &ctx, token, flow, user);
+        return second_factor(&shared, &ctx, &action, token, flow, &pending, typed);
     }
     let username = get("loginfmt").unwrap_or_default().trim();
     let password = get("passwd").unwrap_or_default();
@@ -446,6 +454,28 @@ pub(crate) async fn login(
             })
         }
     }
+}
+
+/// The verification-code step: right, the user is signed in; wrong, the page says so.
+fn second_factor(
+    shared: &Shared,
+    ctx: &RequestContext,
+    action: &str,
+    token: &str,
+    flow: Flow,
+    pending: &str,
+    typed: &str,
+) -> Response {
+    let directory = shared.directory();
+    let Some(user) = directory.user(pending) else {
+        return page::error("The user signing in no longer exists.");
+    };
+    let expected = user.mfa_code.as_deref().unwrap_or_default();
+    if expected.is_empty() || typed.trim() != expected {
+        let error = ctx.entra_error(Aadsts::MfaFailed).to_string();
+        return page::verification_code(action, token, &user.user_principal_name, Some(&error));
+    }
+    signed_in(shared, ctx, token, flow, user)
 }
 
 /// The tenant a flow signs in to (`None` for an alias).
@@ -664,27 +694,58 @@ fn start_device_code(
         },
         now,
     );
-    if let Some(who) = &settings.auto_approve_device_codes
-        && let Some(user) = directory.user(who)
-    {
-        approve_device_code(shared, &directory, &user_code, user, now)?;
-    } else if settings.auto_decline_device_codes {
-        shared
-            .sign_in
-            .decide(&user_code, None, now)
-            .map_err(device_error)?;
-    }
+    decide_automatically(shared, &directory, &user_code, now)?;
     let origin = shared
         .https_origin
         .get()
         .cloned()
         .unwrap_or_else(|| ctx.origin.clone());
+    let interval = settings.device_code_interval_secs;
+    Ok(device_code_body(
+        v1,
+        &origin,
+        &device_code,
+        &user_code,
+        lifetime,
+        interval,
+    ))
+}
+
+/// The seed's automatic approval (or refusal) of every new device code.
+fn decide_automatically(
+    shared: &Shared,
+    directory: &Directory,
+    user_code: &str,
+    now: i64,
+) -> Result<(), EntraError> {
+    let settings = &directory.seed.sign_in;
+    if let Some(who) = &settings.auto_approve_device_codes
+        && let Some(user) = directory.user(who)
+    {
+        approve_device_code(shared, directory, user_code, user, now)?;
+    } else if settings.auto_decline_device_codes {
+        shared
+            .sign_in
+            .decide(user_code, None, now)
+            .map_err(device_error)?;
+    }
+    Ok(())
+}
+
+/// The device-code endpoint's answer: v1's strings and `verification_url`, or v2's.
+fn device_code_body(
+    v1: bool,
+    origin: &str,
+    device_code: &str,
+    user_code: &str,
+    lifetime: i64,
+    interval: u64,
+) -> serde_json::Value {
     let uri = format!("{origin}/devicelogin");
     let message = format!(
         "To sign in, use a web browser to open the page {uri} and enter the code {user_code} to authenticate."
     );
-    let interval = settings.device_code_interval_secs;
-    Ok(if v1 {
+    if v1 {
         json!({
             "user_code": user_code, "device_code": device_code, "verification_url": uri,
             "expires_in": lifetime.to_string(), "interval": interval.to_string(), "message": message,
@@ -694,7 +755,7 @@ fn start_device_code(
             "user_code": user_code, "device_code": device_code, "verification_uri": uri,
             "expires_in": lifetime, "interval": interval, "message": message,
         })
-    })
+    }
 }
 
 /// `GET /devicelogin`: the page that takes the code.

@@ -82,7 +82,6 @@ async fn mint_user_token(
     Json(req): Json<UserTokenMint>,
 ) -> Result<Response> {
     let user = seeded_user(&s, &req.user)?;
-    let directory = s.directory();
     let tenant = req.tenant.clone().unwrap_or_else(|| user.tenant.clone());
     if !user.member_of(&tenant) {
         return Err(ControlError::bad_request(format!(
@@ -92,21 +91,38 @@ async fn mint_user_token(
     }
     let expires_in = req
         .expires_in_secs
-        .unwrap_or(directory.settings().token_lifetime_secs as i64);
+        .unwrap_or(s.directory().settings().token_lifetime_secs as i64);
     if !(-MAX_EXPIRY_SECS..=MAX_EXPIRY_SECS).contains(&expires_in) || expires_in == 0 {
         return Err(ControlError::bad_request(format!(
             "expires_in_secs {expires_in} is out of range; use -{MAX_EXPIRY_SECS} to {MAX_EXPIRY_SECS}, not 0"
         )));
     }
+    let token = user_token(&s, &req, &user, &tenant, expires_in);
+    if let Some(file) = &req.file {
+        let path = super::control::inside_state_dir(&s.state_dir, file)?;
+        crate::pki::write_atomic(&path, token.as_bytes(), true)
+            .map_err(|e| ControlError::bad_request(format!("writing '{file}': {e}")))?;
+    }
+    Ok(Json(json!({ "access_token": token, "file": req.file })).into_response())
+}
+
+/// The user token a mint request describes; an expired one was issued an hour before it expired.
+fn user_token(
+    s: &Shared,
+    req: &UserTokenMint,
+    user: &User,
+    tenant: &str,
+    expires_in: i64,
+) -> String {
+    let directory = s.directory();
     let (resource, scp) = crate::grants::user::resource_and_permissions(&req.scope);
     let resolved =
         directory
-            .resource(&tenant, &resource)
+            .resource(tenant, &resource)
             .unwrap_or(crate::directory::ResolvedResource {
                 audience: resource.clone(),
                 version: 2,
             });
-    // An expired token was issued an hour before it expired.
     let now = s.now().unix_timestamp();
     let (issued, lifetime) = if expires_in > 0 {
         (now, expires_in)
@@ -118,11 +134,11 @@ async fn mint_user_token(
         .client_id
         .clone()
         .unwrap_or_else(|| crate::tokens::AZURE_CLI_CLIENT_ID.to_string());
-    let token = crate::tokens::user_token(
+    crate::tokens::user_token(
         &s.signing_key(crate::state::Ring::Tokens),
         &crate::tokens::UserTokenRequest {
-            user: &user,
-            tenant_id: &tenant,
+            user,
+            tenant_id: tenant,
             client_id: &client_id,
             client_acr: "0",
             audience: &resolved.audience,
@@ -132,13 +148,7 @@ async fn mint_user_token(
             lifetime_secs: lifetime,
             origin: &origin,
         },
-    );
-    if let Some(file) = &req.file {
-        let path = super::control::inside_state_dir(&s.state_dir, file)?;
-        crate::pki::write_atomic(&path, token.as_bytes(), true)
-            .map_err(|e| ControlError::bad_request(format!("writing '{file}': {e}")))?;
-    }
-    Ok(Json(json!({ "access_token": token, "file": req.file })).into_response())
+    )
 }
 
 /// `POST /device-codes/approve` and `/decline`.

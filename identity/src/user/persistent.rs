@@ -198,84 +198,126 @@ impl PersistentCache {
     }
 }
 
+/// What every MSAL entry of one grant shares, and MSAL's key shapes.
+struct Names<'a> {
+    home: &'a str,
+    env: String,
+    client: &'a str,
+    realm: &'a str,
+    target: &'a str,
+}
+
+type Entry = (String, String, Value);
+
+impl Names<'_> {
+    fn key(parts: &[&str]) -> String {
+        parts.join("-").to_ascii_lowercase()
+    }
+
+    /// A credential entry: its type, secret and the shared fields, plus `extra`.
+    fn credential(&self, kind: &str, secret: &str, extra: Value) -> Value {
+        let mut entry = json!({
+            "credential_type": kind,
+            "secret": secret,
+            "home_account_id": self.home,
+            "environment": self.env,
+            "client_id": self.client,
+        });
+        if let (Value::Object(entry), Value::Object(extra)) = (&mut entry, extra) {
+            entry.extend(extra);
+        }
+        entry
+    }
+
+    fn access_token(&self, grant: &UserGrant, now: i64) -> Entry {
+        let (env, expires) = (&self.env, grant.token.token.expires_on.unix_timestamp());
+        let extra = json!({
+            "target": self.target, "realm": self.realm, "token_type": "Bearer",
+            "cached_at": now.to_string(), "expires_on": expires.to_string(),
+            "extended_expires_on": expires.to_string(),
+        });
+        let key = Self::key(&[
+            self.home,
+            env,
+            "AccessToken",
+            self.client,
+            self.realm,
+            self.target,
+        ]);
+        let secret = grant.token.token.token.secret();
+        (
+            "AccessToken".into(),
+            key,
+            self.credential("AccessToken", secret, extra),
+        )
+    }
+
+    fn refresh_token(&self, secret: &str, now: i64) -> Entry {
+        let extra = json!({ "target": self.target, "last_modification_time": now.to_string() });
+        let key = Self::key(&[
+            self.home,
+            &self.env,
+            "RefreshToken",
+            self.client,
+            "",
+            self.target,
+        ]);
+        (
+            "RefreshToken".into(),
+            key,
+            self.credential("RefreshToken", secret, extra),
+        )
+    }
+
+    fn id_token(&self, secret: &str) -> Entry {
+        let key = Self::key(&[self.home, &self.env, "IdToken", self.client, self.realm, ""]);
+        let extra = json!({ "realm": self.realm });
+        (
+            "IdToken".into(),
+            key,
+            self.credential("IdToken", secret, extra),
+        )
+    }
+
+    fn account(&self, record: &AuthenticationRecord, grant: &UserGrant) -> Entry {
+        let entry = json!({
+            "home_account_id": self.home, "environment": self.env, "realm": self.realm,
+            "local_account_id": grant.local_account_id.clone().unwrap_or_default(),
+            "username": record.username, "authority_type": "MSSTS",
+        });
+        (
+            "Account".into(),
+            Self::key(&[self.home, &self.env, self.realm]),
+            entry,
+        )
+    }
+
+    fn app_metadata(&self) -> Entry {
+        let key = format!("appmetadata-{}-{}", self.env, self.client);
+        let entry = json!({ "client_id": self.client, "environment": self.env });
+        ("AppMetadata".into(), key, entry)
+    }
+}
+
 /// The MSAL entries of a grant: (section, key, entry), keys as MSAL makes them.
-fn entries(
-    record: &AuthenticationRecord,
-    grant: &UserGrant,
-    realm: &str,
-    now: i64,
-) -> Vec<(String, String, Value)> {
-    let home = record.home_account_id.as_str();
-    let env = environment(&record.authority);
-    let env = env.as_str();
-    let client = record.client_id.as_str();
-    let target = grant.target.as_str();
-    let key = |parts: &[&str]| parts.join("-").to_ascii_lowercase();
+fn entries(record: &AuthenticationRecord, grant: &UserGrant, realm: &str, now: i64) -> Vec<Entry> {
+    let names = Names {
+        home: &record.home_account_id,
+        env: environment(&record.authority),
+        client: &record.client_id,
+        realm,
+        target: &grant.target,
+    };
     let mut out = vec![
-        (
-            "AccessToken".to_string(),
-            key(&[home, env, "AccessToken", client, realm, target]),
-            json!({
-                "credential_type": "AccessToken",
-                "secret": grant.token.token.token.secret(),
-                "home_account_id": home,
-                "environment": env,
-                "client_id": client,
-                "target": target,
-                "realm": realm,
-                "token_type": "Bearer",
-                "cached_at": now.to_string(),
-                "expires_on": grant.token.token.expires_on.unix_timestamp().to_string(),
-                "extended_expires_on": grant.token.token.expires_on.unix_timestamp().to_string(),
-            }),
-        ),
-        (
-            "Account".to_string(),
-            key(&[home, env, realm]),
-            json!({
-                "home_account_id": home,
-                "environment": env,
-                "realm": realm,
-                "local_account_id": grant.local_account_id.clone().unwrap_or_default(),
-                "username": record.username,
-                "authority_type": "MSSTS",
-            }),
-        ),
-        (
-            "AppMetadata".to_string(),
-            format!("appmetadata-{env}-{client}"),
-            json!({ "client_id": client, "environment": env }),
-        ),
+        names.access_token(grant, now),
+        names.account(record, grant),
+        names.app_metadata(),
     ];
-    debug_assert!(!realm.is_empty());
     if let Some(rt) = &grant.refresh_token {
-        out.push((
-            "RefreshToken".to_string(),
-            key(&[home, env, "RefreshToken", client, "", target]),
-            json!({
-                "credential_type": "RefreshToken",
-                "secret": rt.secret(),
-                "home_account_id": home,
-                "environment": env,
-                "client_id": client,
-                "target": target,
-                "last_modification_time": now.to_string(),
-            }),
-        ));
+        out.push(names.refresh_token(rt.secret(), now));
     }
     if let Some(id_token) = &grant.id_token {
-        out.push((
-            "IdToken".to_string(),
-            key(&[home, env, "IdToken", client, realm, ""]),
-            json!({
-                "credential_type": "IdToken",
-                "secret": id_token.secret(),
-                "home_account_id": home,
-                "environment": env,
-                "realm": realm,
-                "client_id": client,
-            }),
-        ));
+        out.push(names.id_token(id_token.secret()));
     }
     out
 }
