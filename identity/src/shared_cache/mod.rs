@@ -224,6 +224,17 @@ impl SharedLevel {
         self.seal(serde_json::to_vec(&stored).unwrap_or_default())
     }
 
+    /// A usable token under `key` in the store (bounded); `None` when absent, unreadable or
+    /// due for refresh.
+    async fn read(&self, key: &str, now: OffsetDateTime) -> std::io::Result<Option<FetchedToken>> {
+        let bytes = bounded(self.cache.store.get(key)).await?;
+        let token = bytes.and_then(|b| self.decode(b, now));
+        if token.is_some() {
+            tracing::trace!("shared token cache hit");
+        }
+        Ok(token)
+    }
+
     /// A token for `key`: from the store, or fetched by one replica and shared.
     pub(crate) async fn fetch<F, Fut>(
         &self,
@@ -237,13 +248,8 @@ impl SharedLevel {
     {
         let store = &self.cache.store;
         let key = self.key(key);
-        match bounded(store.get(&key)).await {
-            Ok(Some(bytes)) => {
-                if let Some(token) = self.decode(bytes, now()) {
-                    tracing::trace!("shared token cache hit");
-                    return Ok(token);
-                }
-            }
+        match self.read(&key, now()).await {
+            Ok(Some(token)) => return Ok(token),
             Ok(None) => {}
             Err(e) => {
                 self.degraded(&e);
@@ -284,13 +290,8 @@ impl SharedLevel {
                     time::Duration::try_from(POLL_INTERVAL).unwrap_or(time::Duration::MILLISECOND),
                 )
                 .await;
-            match bounded(self.cache.store.get(key)).await {
-                Ok(Some(bytes)) => {
-                    if let Some(token) = self.decode(bytes, now()) {
-                        tracing::trace!("shared token cache hit after another replica's fetch");
-                        return Ok(token);
-                    }
-                }
+            match self.read(key, now()).await {
+                Ok(Some(token)) => return Ok(token),
                 Ok(None) => {}
                 Err(e) => {
                     self.degraded(&e);
