@@ -20,6 +20,10 @@ use azure_identity::{
 };
 use entra_emulator::well_known;
 
+#[path = "../tests/support/mod.rs"]
+mod support;
+use support::RedisServer;
+
 const ARM: &str = "https://management.azure.com/.default";
 
 fn unix_millis() -> u128 {
@@ -85,36 +89,6 @@ fn child() {
     });
 }
 
-fn redis_server() -> Option<(Child, String)> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .ok()?
-        .local_addr()
-        .ok()?
-        .port();
-    let child = Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .ok()?;
-    for _ in 0..200 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Some((child, format!("redis://127.0.0.1:{port}/")));
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    None
-}
-
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted
         .get(((sorted.len().saturating_sub(1)) as f64 * p).round() as usize)
@@ -127,7 +101,7 @@ fn round(
     emu: &entra_emulator::Emulator,
     n: usize,
     redis: Option<&str>,
-    kill: Option<&mut Child>,
+    kill: Option<&mut RedisServer>,
 ) -> serde_json::Value {
     emu.clear_requests();
     let start = unix_millis() + 1500;
@@ -149,7 +123,7 @@ fn round(
         .collect();
     if let Some(redis) = kill {
         std::thread::sleep(Duration::from_millis((start - unix_millis()) as u64));
-        let _ = redis.kill();
+        redis.kill();
     }
     let (mut firsts, mut hits, mut failed) = (Vec::new(), Vec::new(), 0);
     for child in children {
@@ -193,7 +167,8 @@ fn main() {
         .expect("emulator");
     let mut results = Vec::new();
     for n in counts {
-        let (mut server, url) = redis_server().expect("redis-server on PATH");
+        let mut server = RedisServer::start().expect("redis-server on PATH");
+        let url = server.url.clone();
         for (name, result) in [
             ("shared cache", round(&emu, n, Some(&url), None)),
             ("no shared cache", round(&emu, n, None, None)),
@@ -205,8 +180,7 @@ fn main() {
             println!("{name:<22} {result}");
             results.push(serde_json::json!({ "case": name, "result": result }));
         }
-        let _ = server.kill();
-        let _ = server.wait();
+        drop(server);
     }
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench-results");
     let _ = std::fs::create_dir_all(&dir);

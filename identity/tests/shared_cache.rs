@@ -7,7 +7,7 @@
 //! locally; under CI (`CI` set) they fail.
 #![allow(clippy::disallowed_methods)] // real processes and real time
 
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,26 +17,10 @@ use azure_identity::{
 };
 use entra_emulator::{Emulator, well_known};
 
+mod support;
+use support::RedisServer;
+
 const ARM: &str = "https://management.azure.com/.default";
-
-/// A `redis-server` on a free port, stopped on drop.
-struct Redis {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Redis {
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
-    }
-}
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -46,7 +30,8 @@ fn free_port() -> u16 {
         .port()
 }
 
-async fn redis() -> Option<Redis> {
+/// A `redis-server` for one test, or the reason there is none (a failure under CI).
+async fn redis() -> Option<RedisServer> {
     if Command::new("redis-server")
         .arg("--version")
         .output()
@@ -59,37 +44,10 @@ async fn redis() -> Option<Redis> {
         eprintln!("skipped: no redis-server on PATH (Debian: apt-get install redis-server)");
         return None;
     }
-    let port = free_port();
-    let child = Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("redis-server starts");
-    let redis = Redis { child, port };
-    // Ready when it answers PING (bounded).
-    let client = redis::Client::open(redis.url()).unwrap();
-    for _ in 0..200 {
-        if let Ok(mut c) = client.get_multiplexed_async_connection().await
-            && redis::cmd("PING")
-                .query_async::<String>(&mut c)
-                .await
-                .is_ok()
-        {
-            return Some(redis);
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("redis-server did not answer on port {port}");
+    let server = tokio::task::spawn_blocking(RedisServer::start)
+        .await
+        .unwrap();
+    Some(server.expect("redis-server listens"))
 }
 
 async fn emulator() -> Emulator {
@@ -142,7 +100,7 @@ async fn cold_start(emu: &Emulator, url: &str, n: usize, key: Option<[u8; 32]>) 
 async fn replicas_started_together_make_one_token_request() {
     let Some(redis) = redis().await else { return };
     let emu = emulator().await;
-    let tokens = cold_start(&emu, &redis.url(), 16, None).await;
+    let tokens = cold_start(&emu, &redis.url, 16, None).await;
     assert_eq!(
         token_requests(&emu),
         1,
@@ -153,7 +111,7 @@ async fn replicas_started_together_make_one_token_request() {
         "all got the shared token"
     );
     // Another scope is another key.
-    replica(&emu, &redis.url(), None)
+    replica(&emu, &redis.url, None)
         .get_token(&["https://vault.azure.net/.default"], None)
         .await
         .unwrap();
@@ -165,9 +123,9 @@ async fn sealed_values_need_the_key() {
     let Some(redis) = redis().await else { return };
     let emu = emulator().await;
     let key = [7u8; 32];
-    let tokens = cold_start(&emu, &redis.url(), 4, Some(key)).await;
+    let tokens = cold_start(&emu, &redis.url, 4, Some(key)).await;
     // What Redis holds is not the token.
-    let client = redis::Client::open(redis.url()).unwrap();
+    let client = redis::Client::open(redis.url.clone()).unwrap();
     let mut c = client.get_multiplexed_async_connection().await.unwrap();
     let keys: Vec<String> = redis::cmd("KEYS")
         .arg("azure_identity:token:*")
@@ -185,12 +143,12 @@ async fn sealed_values_need_the_key() {
         .unwrap();
     assert!(!String::from_utf8_lossy(&raw).contains(&tokens[0][..20]));
     // A replica with the key shares it; one with another key cannot read it and fetches.
-    replica(&emu, &redis.url(), Some(key))
+    replica(&emu, &redis.url, Some(key))
         .get_token(&[ARM], None)
         .await
         .unwrap();
     assert_eq!(token_requests(&emu), 1);
-    replica(&emu, &redis.url(), Some([8u8; 32]))
+    replica(&emu, &redis.url, Some([8u8; 32]))
         .get_token(&[ARM], None)
         .await
         .unwrap();
@@ -202,9 +160,9 @@ async fn a_dead_lock_holder_costs_its_lock_lifetime_only() {
     let Some(redis) = redis().await else { return };
     let emu = emulator().await;
     // A replica took the lock and died: the lock outlives it for 300 ms.
-    let warm = replica(&emu, &redis.url(), None);
+    let warm = replica(&emu, &redis.url, None);
     warm.get_token(&[ARM], None).await.unwrap();
-    let client = redis::Client::open(redis.url()).unwrap();
+    let client = redis::Client::open(redis.url.clone()).unwrap();
     let mut c = client.get_multiplexed_async_connection().await.unwrap();
     let keys: Vec<String> = redis::cmd("KEYS")
         .arg("azure_identity:token:*")
@@ -226,7 +184,7 @@ async fn a_dead_lock_holder_costs_its_lock_lifetime_only() {
         .await
         .unwrap();
     let started = Instant::now();
-    replica(&emu, &redis.url(), None)
+    replica(&emu, &redis.url, None)
         .get_token(&[ARM], None)
         .await
         .unwrap();
@@ -245,7 +203,7 @@ async fn redis_down_or_killed_never_fails_a_caller() {
     assert_eq!(tokens.len(), 4);
     assert!(started.elapsed() < Duration::from_secs(10));
     let Some(redis) = redis().await else { return };
-    let url = redis.url();
+    let url = redis.url.clone();
     emu.clear_requests();
     cold_start(&emu, &url, 4, None).await;
     assert_eq!(token_requests(&emu), 1);

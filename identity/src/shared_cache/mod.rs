@@ -6,8 +6,9 @@
 //! - **Keys**: a SHA-256 of the credential's identity (kind, authority, tenant, client) and the
 //!   in-memory key (scopes, requested tenant, claims); nothing readable about the identity is
 //!   stored in the key.
-//! - **Values**: the token and its expiry, with a TTL that ends at the token's refresh time, so a
-//!   replica never reads a token it would refresh. With
+//! - **Values**: the token, its expiry and its refresh time (as the in-memory cache computes it
+//!   for the replica that fetched it), with a TTL that ends then, so a replica never reads a
+//!   token it would refresh. With
 //!   [`SharedTokenCache::encryption_key`] they are sealed with AES-256-GCM (key id, nonce and tag
 //!   included); otherwise they are plain JSON — the store then holds bearer tokens and must be
 //!   protected like them.
@@ -113,13 +114,6 @@ fn sha256_hex(text: &str) -> String {
     digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// When a token should be refreshed: Entra's hint, else five minutes before expiry.
-fn refresh_time(token: &FetchedToken) -> OffsetDateTime {
-    token
-        .refresh_at
-        .unwrap_or(token.token.expires_on - crate::cache::REFRESH_MARGIN)
-}
-
 async fn bounded<T>(future: StoreFuture<'_, T>) -> std::io::Result<T> {
     use futures::FutureExt;
     let timeout = azure_core::async_runtime::get_async_runtime()
@@ -212,14 +206,16 @@ impl SharedLevel {
             token: AccessToken::new(stored.token, expires_on),
             refresh_at,
         };
-        (refresh_time(&fetched) > now).then_some(fetched)
+        (crate::cache::refresh_at(&fetched, now) > now).then_some(fetched)
     }
 
-    fn encode(&self, token: &FetchedToken) -> Vec<u8> {
+    /// The token with the refresh time the in-memory cache gives it at `refresh_at`, so every
+    /// replica refreshes when the one that fetched it would.
+    fn encode(&self, token: &FetchedToken, refresh_at: OffsetDateTime) -> Vec<u8> {
         let stored = Stored {
             token: token.token.token.secret().to_string(),
             expires_on: token.token.expires_on.unix_timestamp(),
-            refresh_at: token.refresh_at.map(OffsetDateTime::unix_timestamp),
+            refresh_at: Some(refresh_at.unix_timestamp()),
         };
         self.seal(serde_json::to_vec(&stored).unwrap_or_default())
     }
@@ -321,9 +317,12 @@ impl SharedLevel {
         let store = &self.cache.store;
         let result = fetch().await;
         if let Ok(token) = &result {
-            let ttl = (refresh_time(token) - now()).max(time::Duration::SECOND);
+            let now = now();
+            let refresh_at = crate::cache::refresh_at(token, now);
+            let ttl = (refresh_at - now).max(time::Duration::SECOND);
             let ttl = Duration::try_from(ttl).unwrap_or(Duration::from_secs(1));
-            if let Err(e) = bounded(store.set(key, &self.encode(token), ttl)).await {
+            let value = self.encode(token, refresh_at);
+            if let Err(e) = bounded(store.set(key, &value, ttl)).await {
                 self.degraded(&e);
             }
         }
