@@ -176,6 +176,14 @@ impl User {
             || self.object_id.eq_ignore_ascii_case(who)
     }
 
+    /// Whether `password` is the user's (compared in constant time; a user without one never
+    /// matches).
+    pub fn password_is(&self, password: &str) -> bool {
+        self.password
+            .as_deref()
+            .is_some_and(|p| crate::crypto::constant_time_eq(p.as_bytes(), password.as_bytes()))
+    }
+
     /// Whether the user may sign in to `tenant` (its home tenant or one it is a guest in).
     pub fn member_of(&self, tenant: &str) -> bool {
         self.tenant.eq_ignore_ascii_case(tenant)

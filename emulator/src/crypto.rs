@@ -46,6 +46,22 @@ pub(crate) fn sha1(bytes: &[u8]) -> Vec<u8> {
 }
 
 /// SHA-256 of `bytes`.
+/// A base64url string of `len` random bytes (token ids, codes, cookies).
+pub(crate) fn random_b64(len: usize) -> String {
+    let bytes: Vec<u8> = (0..len).map(|_| rand::random::<u8>()).collect();
+    b64url(bytes)
+}
+
+/// A stable UUID derived from `text` (object ids the seed leaves out).
+pub(crate) fn derived_uuid(text: &str) -> String {
+    let digest = sha256(text.as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_random_bytes(bytes)
+        .into_uuid()
+        .to_string()
+}
+
 /// Compares without an early exit, so the time taken does not reveal the matching prefix.
 pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0

@@ -108,12 +108,7 @@ fn key(s: &str) -> String {
 
 /// A deterministic object id for an application that has none in the seed.
 fn derived_object_id(client_id: &str) -> String {
-    let digest = crypto::sha256(format!("oid:{client_id}").as_bytes());
-    let mut bytes = [0u8; 16];
-    bytes.copy_from_slice(&digest[..16]);
-    uuid::Builder::from_random_bytes(bytes)
-        .into_uuid()
-        .to_string()
+    crypto::derived_uuid(&format!("oid:{client_id}"))
 }
 
 fn is_domain_name(s: &str) -> bool {

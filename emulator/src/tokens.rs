@@ -46,12 +46,6 @@ pub(crate) struct AppTokenRequest<'a> {
     pub(crate) mi_resource_id: Option<&'a str>,
 }
 
-/// A random base64url string of `len` random bytes (for `uti`, `aio`, `rh`).
-fn random_b64(len: usize) -> String {
-    let bytes: Vec<u8> = (0..len).map(|_| rand::random::<u8>()).collect();
-    crypto::b64url(bytes)
-}
-
 /// The v1 issuer of a tenant.
 pub(crate) fn v1_issuer(tenant_id: &str) -> String {
     format!("https://sts.windows.net/{tenant_id}/")
@@ -123,7 +117,7 @@ impl<'a> AccessTokenClaims<'a> {
             azpacr: azp.map(|_| acr),
             aud: audience,
             tid: tenant,
-            uti: random_b64(16),
+            uti: crypto::random_b64(16),
             ver: if v1 { "1.0" } else { "2.0" },
             ..Self::default()
         }
@@ -152,11 +146,11 @@ pub(crate) fn app_token(key: &SigningKey, req: &AppTokenRequest<'_>) -> String {
     let v1 = req.version == 1;
     let caller = (req.client_id, req.auth.acr());
     let claims = AccessTokenClaims {
-        aio: Some(random_b64(48)),
+        aio: Some(crypto::random_b64(48)),
         idp: v1.then(|| v1_issuer(req.tenant_id)),
         idtyp: "app",
         oid: req.object_id,
-        rh: Some(format!("0.{}.", random_b64(32))),
+        rh: Some(format!("0.{}.", crypto::random_b64(32))),
         roles: req.roles,
         sub: req.object_id.to_string(),
         xms_mirid: req.mi_resource_id,
@@ -200,12 +194,7 @@ pub(crate) fn user_object_id(user: &crate::config::User, tenant_id: &str) -> Str
     if user.tenant.eq_ignore_ascii_case(tenant_id) {
         return user.object_id.clone();
     }
-    let digest = crypto::sha256(format!("guest:{}:{}", user.object_id, tenant_id).as_bytes());
-    let mut bytes = [0u8; 16];
-    bytes.copy_from_slice(&digest[..16]);
-    uuid::Builder::from_random_bytes(bytes)
-        .into_uuid()
-        .to_string()
+    crypto::derived_uuid(&format!("guest:{}:{}", user.object_id, tenant_id))
 }
 
 /// The `sub` of a user's tokens: pairwise per user and client, stable (Entra's is too).
@@ -287,10 +276,10 @@ pub(crate) fn id_token(
         nonce,
         oid: &oid,
         preferred_username: &user.user_principal_name,
-        rh: format!("0.{}.", random_b64(32)),
+        rh: format!("0.{}.", crypto::random_b64(32)),
         sub: pairwise_sub(&oid, req.client_id),
         tid: req.tenant_id,
-        uti: random_b64(16),
+        uti: crypto::random_b64(16),
         ver: "2.0",
     };
     key.sign_jwt(&claims, false)

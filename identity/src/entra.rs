@@ -58,13 +58,14 @@ pub(crate) fn authority(options: &ClientOptions, os: &Os) -> azure_core::Result<
 /// A number or a numeric string (Entra sends numbers; other token sources send strings).
 #[derive(Deserialize)]
 #[serde(untagged)]
-enum Seconds {
+pub(crate) enum Seconds {
     Number(i64),
     Text(String),
 }
 
 impl Seconds {
-    fn value(&self) -> Option<i64> {
+    /// The number of seconds, when it is one.
+    pub(crate) fn value(&self) -> Option<i64> {
         match self {
             Self::Number(n) => Some(*n),
             Self::Text(s) => s.trim().parse().ok(),

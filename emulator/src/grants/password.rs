@@ -18,9 +18,7 @@ pub(super) fn issue(grant: &Grant<'_>) -> Result<TokenResponse, EntraError> {
         .find(|u| {
             u.user_principal_name.eq_ignore_ascii_case(username)
                 && (grant.alias || u.member_of(&grant.tenant.id))
-                && u.password.as_deref().is_some_and(|p| {
-                    crate::crypto::constant_time_eq(p.as_bytes(), password.as_bytes())
-                })
+                && u.password_is(password)
         })
         .ok_or(Aadsts::InvalidUserCredentials)?;
     if user.mfa_required {

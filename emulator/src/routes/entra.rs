@@ -50,7 +50,7 @@ fn token(shared: &Shared, ctx: &RequestContext, tenant: &str, version: Version) 
 
 /// Resolves a discovery tenant segment to the id used in URLs.
 fn discovery_tenant(directory: &Directory, segment: &str) -> Result<String, EntraError> {
-    if ["common", "organizations", "consumers"].contains(&segment.to_ascii_lowercase().as_str()) {
+    if Directory::is_alias(segment) {
         return Ok("{tenantid}".to_string());
     }
     directory

@@ -522,10 +522,7 @@ fn check_password<'d>(
             user: username.to_string(),
             tenant: segment.to_string(),
         })?;
-    let right = user
-        .password
-        .as_deref()
-        .is_some_and(|p| crate::crypto::constant_time_eq(p.as_bytes(), password.as_bytes()));
+    let right = user.password_is(password);
     if right {
         Ok(user)
     } else {

@@ -215,12 +215,6 @@ impl std::fmt::Debug for SignInStore {
     }
 }
 
-/// A random base64url string of `len` random bytes.
-pub(crate) fn random_token(len: usize) -> String {
-    let bytes: Vec<u8> = (0..len).map(|_| rand::random::<u8>()).collect();
-    crypto::b64url(bytes)
-}
-
 /// A user code as Entra shows them: nine letters and digits without look-alikes.
 fn user_code() -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
@@ -255,7 +249,7 @@ impl SignInStore {
 
     /// Starts a sign-in flow; returns its token.
     pub(crate) fn begin_flow(&self, kind: FlowKind, now: i64) -> String {
-        let token = random_token(48);
+        let token = crypto::random_b64(48);
         let mut t = self.lock();
         prune(&mut t.flows, now, |f| f.expires);
         let flow = Flow {
@@ -290,7 +284,7 @@ impl SignInStore {
 
     /// Issues an authorization code.
     pub(crate) fn issue_code(&self, code: IssuedCode, now: i64) -> String {
-        let value = format!("1.A{}", random_token(96));
+        let value = format!("1.A{}", crypto::random_b64(96));
         let mut t = self.lock();
         prune(&mut t.codes, now, |c| c.expires);
         t.codes.insert(value.clone(), code);
@@ -313,7 +307,7 @@ impl SignInStore {
 
     /// Issues a device code; returns `(device_code, user_code)`.
     pub(crate) fn issue_device_code(&self, mut code: DeviceCode, now: i64) -> (String, String) {
-        let device_code = format!("DAQABIQEAAAD{}", random_token(96));
+        let device_code = format!("DAQABIQEAAAD{}", crypto::random_b64(96));
         let mut t = self.lock();
         prune(&mut t.device_codes, now, |c| c.expires);
         let live: std::collections::HashSet<String> = t
@@ -338,20 +332,8 @@ impl SignInStore {
         user_code: &str,
         now: i64,
     ) -> Result<DeviceCode, DecideError> {
-        let t = self.lock();
-        let wanted = normalize_user_code(user_code);
-        let device = t
-            .user_codes
-            .get(&wanted)
-            .and_then(|d| t.device_codes.get(d))
-            .ok_or(DecideError::Unknown)?;
-        if device.expires <= now {
-            return Err(DecideError::Expired);
-        }
-        if device.status != DeviceStatus::Pending {
-            return Err(DecideError::Decided);
-        }
-        Ok(device.clone())
+        let mut t = self.lock();
+        pending_mut(&mut t, user_code, now).map(|d| d.clone())
     }
 
     /// Every device code still waiting for a user, oldest first.
@@ -374,18 +356,9 @@ impl SignInStore {
         approval: Option<(String, String, u64)>,
         now: i64,
     ) -> Result<(), DecideError> {
-        self.pending_device_code(user_code, now)?;
+        // Checked and decided under one lock: two deciders cannot both win.
         let mut t = self.lock();
-        let wanted = normalize_user_code(user_code);
-        let device_code = t
-            .user_codes
-            .get(&wanted)
-            .cloned()
-            .ok_or(DecideError::Unknown)?;
-        let device = t
-            .device_codes
-            .get_mut(&device_code)
-            .ok_or(DecideError::Unknown)?;
+        let device = pending_mut(&mut t, user_code, now)?;
         device.status = match approval {
             Some((user, tenant_id, generation)) => DeviceStatus::Approved {
                 user,
@@ -418,7 +391,7 @@ impl SignInStore {
 
     /// Opens a browser session for `user`; returns the cookie value.
     pub(crate) fn open_session(&self, user: &str, now: i64) -> String {
-        let cookie = random_token(32);
+        let cookie = crypto::random_b64(32);
         let mut t = self.lock();
         prune(&mut t.sessions, now, |s| s.expires);
         let generation = t.generations.get(user).copied().unwrap_or(0);
@@ -469,6 +442,29 @@ impl SignInStore {
     pub(crate) fn clear(&self) {
         *self.lock() = Tables::default();
     }
+}
+
+/// The pending device code a user code names, for reading or deciding.
+fn pending_mut<'t>(
+    t: &'t mut Tables,
+    user_code: &str,
+    now: i64,
+) -> Result<&'t mut DeviceCode, DecideError> {
+    let device_code = t
+        .user_codes
+        .get(&normalize_user_code(user_code))
+        .ok_or(DecideError::Unknown)?;
+    let device = t
+        .device_codes
+        .get_mut(device_code)
+        .ok_or(DecideError::Unknown)?;
+    if device.expires <= now {
+        return Err(DecideError::Expired);
+    }
+    if device.status != DeviceStatus::Pending {
+        return Err(DecideError::Decided);
+    }
+    Ok(device)
 }
 
 /// A user code as typed: upper case, without spaces or dashes.

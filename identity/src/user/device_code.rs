@@ -34,7 +34,7 @@ use super::{
     parse_user_grant, user_scope,
 };
 use crate::confidential::{Confidential, Label};
-use crate::entra::error_from_response;
+use crate::entra::{Seconds, error_from_response};
 use crate::errors::credential_error;
 use crate::os::Os;
 use crate::token::FetchRequest;
@@ -135,22 +135,6 @@ struct DeviceCodeResponse {
     interval: Option<Seconds>,
     #[serde(default)]
     message: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Seconds {
-    Number(i64),
-    Text(String),
-}
-
-impl Seconds {
-    fn value(&self) -> Option<i64> {
-        match self {
-            Self::Number(n) => Some(*n),
-            Self::Text(s) => s.trim().parse().ok(),
-        }
-    }
 }
 
 #[derive(Deserialize, Default)]
