@@ -237,12 +237,7 @@ fn authorize_request<'p>(
         }
         .into());
     }
-    let scope = if v1 {
-        get("resource").or(get("scope"))
-    } else {
-        get("scope")
-    };
-    let scope = scope.ok_or(Aadsts::MissingParameter { name: "scope" })?;
+    let scope = requested_scope(v1, get)?;
     let challenge = challenge(get("code_challenge"), get("code_challenge_method"))?;
     let prompt = prompt(get("prompt"))?;
     Ok(AuthorizeRequest {
@@ -257,6 +252,19 @@ fn authorize_request<'p>(
         prompt,
         login_hint: get("login_hint").map(str::to_string),
     })
+}
+
+/// What a sign-in asks for: `scope`, or on the v1 endpoints `resource` (else `scope`).
+fn requested_scope<'p>(
+    v1: bool,
+    get: &impl Fn(&str) -> Option<&'p str>,
+) -> Result<&'p str, Aadsts> {
+    let scope = if v1 {
+        get("resource").or_else(|| get("scope"))
+    } else {
+        get("scope")
+    };
+    scope.ok_or(Aadsts::MissingParameter { name: "scope" })
 }
 
 /// The PKCE challenge of a request (method `plain` when absent, as RFC 7636 says).
@@ -671,12 +679,7 @@ fn start_device_code(
     let client_id =
         form::get(fields, "client_id").ok_or(Aadsts::MissingParameter { name: "client_id" })?;
     sign_in_app(&directory, tenant.as_deref(), client_id, segment)?;
-    let scope = if v1 {
-        form::get(fields, "resource").or(form::get(fields, "scope"))
-    } else {
-        form::get(fields, "scope")
-    };
-    let scope = scope.ok_or(Aadsts::MissingParameter { name: "scope" })?;
+    let scope = requested_scope(v1, &|name: &str| form::get(fields, name))?;
     let settings = &directory.seed.sign_in;
     let now = ctx.now.unix_timestamp();
     let lifetime = settings.device_code_lifetime_secs as i64;
