@@ -28,6 +28,10 @@ pub struct ReadyInfo {
     pub pid: Option<u32>,
     /// Flow name → environment variables that point a client at the emulator for that flow.
     pub profiles: BTreeMap<String, BTreeMap<String, String>>,
+    /// Key Vault name → its URL (`https://127.0.0.1:PORT`, each vault on its own listener), as
+    /// a secret client's vault URL.
+    #[serde(default)]
+    pub key_vaults: BTreeMap<String, String>,
 }
 
 impl ReadyInfo {

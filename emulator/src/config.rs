@@ -98,6 +98,12 @@ pub mod well_known {
     pub const MIDDLE_TIER_SECRET: &str = "emulator-middle-tier-secret";
     /// The scope users ask for to call the middle tier.
     pub const MIDDLE_TIER_SCOPE: &str = "api://entra-emulator-api/.default";
+    /// The home tenant's Key Vault (its URL is in the ready file's `key_vaults`).
+    pub const KEY_VAULT_NAME: &str = "emulator-vault";
+    /// The partner tenant's Key Vault.
+    pub const PARTNER_KEY_VAULT_NAME: &str = "emulator-partner-vault";
+    /// The scope of Key Vault tokens.
+    pub const KEY_VAULT_SCOPE: &str = "https://vault.azure.net/.default";
     /// The name of the middle tier's generated certificate (`certs/middle-tier.pem`).
     pub const MIDDLE_TIER_CERTIFICATE_NAME: &str = "middle-tier";
 }
@@ -139,6 +145,47 @@ pub struct Seed {
     /// Faults in effect from the start (see [`crate::faults`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub faults: Vec<crate::faults::Fault>,
+    /// Key Vaults (secrets data plane), each served on its own HTTPS listener.
+    #[serde(default)]
+    pub key_vaults: Vec<KeyVault>,
+}
+
+/// A Key Vault: its name, its tenant and who may do what (Azure RBAC, as an RBAC vault
+/// checks it).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct KeyVault {
+    /// The vault's name (3-24 letters, digits and hyphens), as in `<name>.vault.azure.net`.
+    pub name: String,
+    /// The tenant whose tokens the vault accepts.
+    pub tenant: String,
+    /// Role assignments on the vault.
+    #[serde(default)]
+    pub role_assignments: Vec<RoleAssignment>,
+}
+
+/// A role assignment on a vault.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RoleAssignment {
+    /// Who: an application's or managed identity's client id or object id, or a user's UPN or
+    /// object id.
+    pub principal: String,
+    /// The built-in role: `Key Vault Administrator`, `Key Vault Secrets Officer`,
+    /// `Key Vault Secrets User` or `Key Vault Reader`.
+    pub role: String,
+}
+
+impl KeyVault {
+    /// Whether the name is one Azure accepts: 3-24 characters, letters, digits and hyphens,
+    /// starting with a letter, not ending with a hyphen, no two hyphens in a row.
+    pub fn name_is_valid(name: &str) -> bool {
+        (3..=24).contains(&name.len())
+            && name.starts_with(|c: char| c.is_ascii_alphabetic())
+            && !name.ends_with('-')
+            && !name.contains("--")
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    }
 }
 
 /// A user principal.
@@ -574,7 +621,40 @@ impl Seed {
         let apps = self.validate_applications(&tenant_ids)?;
         self.validate_references(&tenant_ids, &apps)?;
         self.validate_users(&tenant_ids)?;
-        self.validate_resources()
+        self.validate_resources()?;
+        self.validate_key_vaults(&tenant_ids)
+    }
+
+    fn validate_key_vaults(&self, tenant_ids: &HashSet<String>) -> Result<(), SeedError> {
+        let mut names = HashSet::new();
+        for v in &self.key_vaults {
+            if !KeyVault::name_is_valid(&v.name) {
+                return invalid(format!(
+                    "key vault name '{}' is invalid: use 3-24 letters, digits and hyphens, starting with a letter",
+                    v.name
+                ));
+            }
+            if !names.insert(v.name.to_ascii_lowercase()) {
+                return invalid(format!("key vault '{}' is defined twice", v.name));
+            }
+            if !tenant_ids.contains(&v.tenant.to_ascii_lowercase()) {
+                return invalid(format!(
+                    "key vault '{}' names tenant '{}', which the seed does not define",
+                    v.name, v.tenant
+                ));
+            }
+            for a in &v.role_assignments {
+                if crate::resources::Role::parse(&a.role).is_none() {
+                    return invalid(format!(
+                        "key vault '{}' assigns role '{}'; use one of {}",
+                        v.name,
+                        a.role,
+                        crate::resources::Role::NAMES.join(", ")
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     fn validate_users(&self, tenant_ids: &HashSet<String>) -> Result<(), SeedError> {

@@ -55,6 +55,7 @@ mod grants;
 mod pki;
 mod ready;
 mod request_log;
+mod resources;
 mod routes;
 mod server;
 mod sign_in;

@@ -27,6 +27,8 @@ pub(crate) struct ProfileInputs<'a> {
     pub(crate) federated_token_file: Option<&'a Path>,
     /// The emulator's time (expired secrets are not offered).
     pub(crate) now: time::OffsetDateTime,
+    /// The first seeded Key Vault's URL (`AZURE_KEYVAULT_URL`).
+    pub(crate) key_vault_url: Option<&'a str>,
 }
 
 fn base(inputs: &ProfileInputs<'_>) -> BTreeMap<String, String> {
@@ -39,6 +41,9 @@ fn base(inputs: &ProfileInputs<'_>) -> BTreeMap<String, String> {
         "NODE_EXTRA_CA_CERTS",
     ] {
         vars.insert(name.to_string(), ca.clone());
+    }
+    if let Some(url) = inputs.key_vault_url {
+        vars.insert("AZURE_KEYVAULT_URL".into(), url.to_string());
     }
     vars.insert("NO_PROXY".into(), "127.0.0.1,localhost,::1".into());
     vars.insert("no_proxy".into(), "127.0.0.1,localhost,::1".into());

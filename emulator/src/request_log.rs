@@ -61,6 +61,16 @@ pub struct LoggedRequest {
     /// The fault that hit this request (`#id name-or-action`), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fault: Option<String>,
+    /// For a protected resource's request: which one (`key_vault:<name>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
+    /// The caller a resource's valid token named (`appid=…;oid=…;iss=…`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caller: Option<String>,
+    /// The resource check that failed (`token_missing`, `signature`, `expired`, `audience`,
+    /// `issuer`, `revoked`, `role_assignment`, `api_version`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_check: Option<String>,
 }
 
 impl LoggedRequest {

@@ -48,6 +48,14 @@ pub(crate) struct Shared {
     pub(crate) control_token: Option<String>,
     /// User sign-in: flows, codes, device codes, sessions.
     pub(crate) sign_in: crate::sign_in::SignInStore,
+    /// Principals revoked for continuous access evaluation.
+    pub(crate) revocations: crate::resources::cae::Revocations,
+    /// Bearer tokens whose signature a resource verified recently.
+    pub(crate) verified: crate::resources::access::VerifiedTokens,
+    /// The Key Vaults' secrets.
+    pub(crate) vaults: crate::resources::key_vault::Vaults,
+    /// Vault name → URL, set once the vaults' listeners are bound.
+    pub(crate) key_vault_urls: std::sync::OnceLock<std::collections::BTreeMap<String, String>>,
 }
 
 tokio::task_local! {
@@ -110,6 +118,10 @@ impl Shared {
             Directory::build(seed.clone(), state_dir).map_err(EmulatorError::Directory)?;
         let faults = FaultSet::default();
         faults.replace(&seed.faults)?;
+        let vault_names: Vec<String> = seed.key_vaults.iter().map(|v| v.name.clone()).collect();
+        let vaults =
+            crate::resources::key_vault::Vaults::load(Some(state_dir.join("key-vaults")), &vault_names)
+                .map_err(EmulatorError::Directory)?;
         Ok(Self {
             state_dir: state_dir.to_path_buf(),
             log: RequestLog::new(directory.settings().request_log_capacity),
@@ -125,6 +137,10 @@ impl Shared {
             faults,
             control_token: None,
             sign_in: crate::sign_in::SignInStore::default(),
+            revocations: Default::default(),
+            verified: Default::default(),
+            vaults,
+            key_vault_urls: std::sync::OnceLock::new(),
         })
     }
 
@@ -174,6 +190,8 @@ impl Shared {
         self.apply_seed(self.base_seed.clone())?;
         self.log.clear();
         self.sign_in.clear();
+        self.revocations.clear();
+        self.verified.clear();
         self.clock_offset_secs.store(0, Ordering::Relaxed);
         Ok(())
     }
@@ -226,6 +244,7 @@ impl Shared {
             file: format!("{ring:?}"),
             message: e.to_string(),
         })?;
+        self.verified.clear();
         Ok(guard.current().kid().to_string())
     }
 }

@@ -186,6 +186,8 @@ pub(crate) struct UserTokenRequest<'a> {
     pub(crate) now: i64,
     pub(crate) lifetime_secs: i64,
     pub(crate) origin: &'a str,
+    /// Client capabilities (`cp1`) declared through `claims`.
+    pub(crate) capabilities: &'a [String],
 }
 
 /// The user's object id in `tenant_id`: its own at home, a stable derived one where it is a
@@ -218,6 +220,7 @@ pub(crate) fn user_token(key: &SigningKey, req: &UserTokenRequest<'_>) -> String
         sub: pairwise_sub(&oid, req.client_id),
         upn: v1.then_some(upn),
         preferred_username: (!v1).then_some(upn),
+        xms_cc: req.capabilities,
         ..AccessTokenClaims::common(
             v1,
             req.audience,

@@ -77,11 +77,13 @@ pub enum Endpoint {
     Authorize,
     /// The device-code endpoint (`/{tenant}/oauth2/v2.0/devicecode`).
     DeviceCode,
+    /// The Key Vaults' secrets data plane (each vault's listener).
+    KeyVault,
 }
 
 impl Endpoint {
     /// Every endpoint kind.
-    pub const ALL: [Endpoint; 12] = [
+    pub const ALL: [Endpoint; 13] = [
         Endpoint::Token,
         Endpoint::Discovery,
         Endpoint::Jwks,
@@ -94,6 +96,7 @@ impl Endpoint {
         Endpoint::Pipelines,
         Endpoint::Authorize,
         Endpoint::DeviceCode,
+        Endpoint::KeyVault,
     ];
 
     /// The name used in configs and flags (`token`, `imds`, `app_service`, ...).
@@ -111,6 +114,7 @@ impl Endpoint {
             Endpoint::Pipelines => "pipelines",
             Endpoint::Authorize => "authorize",
             Endpoint::DeviceCode => "device_code",
+            Endpoint::KeyVault => "key_vault",
         }
     }
 

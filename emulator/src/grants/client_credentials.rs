@@ -11,7 +11,7 @@ use crate::tokens::{self, AppTokenRequest};
 use crate::wire::{Aadsts, EntraError};
 
 /// The lifetime Entra gives tokens for CAE-capable clients (`xms_cc` with `cp1`).
-const CAE_LIFETIME_SECS: i64 = 86399;
+pub(crate) const CAE_LIFETIME_SECS: i64 = 86399;
 
 pub(super) fn issue(
     grant: &Grant<'_>,
@@ -43,7 +43,10 @@ pub(super) fn issue(
             audience: &resolved.audience,
             version: resolved.version,
             auth,
-            now: grant.now(),
+            now: grant
+                .shared
+                .revocations
+                .issue_time([app.client_id.as_str(), app.object_id.as_str()], grant.now()),
             lifetime_secs: lifetime,
             origin: &grant.ctx.origin,
             capabilities: &capabilities,
@@ -133,7 +136,7 @@ fn response(
 
 /// Client capabilities declared in a `claims` request parameter
 /// (`{"access_token":{"xms_cc":{"values":["CP1"]}}}`), lower-cased as Entra emits them.
-fn client_capabilities(claims: Option<&str>) -> Vec<String> {
+pub(crate) fn client_capabilities(claims: Option<&str>) -> Vec<String> {
     let Some(value) = claims.and_then(|c| serde_json::from_str::<Value>(c).ok()) else {
         return Vec::new();
     };

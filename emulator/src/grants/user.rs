@@ -148,8 +148,20 @@ pub(crate) fn respond(
             audience: resource.clone(),
             version: 2,
         });
-    let lifetime = grant.directory.settings().token_lifetime_secs as i64;
+    let capabilities = super::client_capabilities(grant.field("claims"));
+    let lifetime = if capabilities.is_empty() {
+        grant.directory.settings().token_lifetime_secs as i64
+    } else {
+        super::CAE_LIFETIME_SECS
+    };
     let key = grant.shared.signing_key(Ring::Tokens);
+    let user = signed_in.user;
+    let oid = crate::tokens::user_object_id(user, signed_in.tenant_id);
+    let ids = [
+        user.object_id.as_str(),
+        oid.as_str(),
+        user.user_principal_name.as_str(),
+    ];
     let request = UserTokenRequest {
         user: signed_in.user,
         tenant_id: signed_in.tenant_id,
@@ -162,9 +174,10 @@ pub(crate) fn respond(
         audience: &resolved.audience,
         version: resolved.version,
         scp: &scp,
-        now: grant.now(),
+        now: grant.shared.revocations.issue_time(ids, grant.now()),
         lifetime_secs: lifetime,
         origin: &grant.ctx.origin,
+        capabilities: &capabilities,
     };
     let openid = scope.split_whitespace().any(|s| s == "openid");
     Ok(TokenResponse::V2(V2Token {

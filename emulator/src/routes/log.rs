@@ -42,6 +42,9 @@ pub(super) fn entry(
         form,
         status: status.as_u16(),
         fault: None,
+        resource: None,
+        caller: None,
+        failed_check: None,
     }
 }
 

@@ -30,8 +30,10 @@ pub(crate) mod entra;
 mod fuzz;
 pub(crate) mod guard;
 pub(crate) mod inject;
+pub(crate) mod key_vault;
 mod log;
 pub(crate) mod managed_identity;
+mod resource_control;
 pub(crate) mod pipelines;
 pub(crate) mod sign_in;
 mod sign_in_control;
@@ -196,6 +198,7 @@ fn host_routes(shared: &Arc<Shared>) -> Router<Arc<Shared>> {
 fn control_plane(shared: &Arc<Shared>) -> Router<Arc<Shared>> {
     control::router()
         .merge(sign_in_control::router())
+        .merge(resource_control::router())
         .layer(middleware::from_fn_with_state(shared.clone(), guard::guard))
 }
 
@@ -274,6 +277,15 @@ impl PendingLog {
         }
     }
 
+    /// Records what a resource made of the request: the resource, the caller, the failed check.
+    fn note_resource(&self, note: &key_vault::ResourceNote) {
+        if let Some(entry) = self.0.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+            entry.resource = Some(note.resource.clone());
+            entry.caller = note.caller.clone();
+            entry.failed_check = note.failed_check.clone();
+        }
+    }
+
     /// Logs the request now with `status` and the fault that hit it.
     fn push(&self, shared: &Shared, status: u16, fault: Option<String>) {
         if let Some(mut entry) = self.take() {
@@ -330,6 +342,9 @@ async fn observe(State(shared): State<Arc<Shared>>, request: Request, next: Next
         untagged_rejection(&shared, control, response).await
     };
     let fault = response.extensions().get::<FaultHit>().map(|f| f.0.clone());
+    if let Some(note) = response.extensions().get::<key_vault::ResourceNote>() {
+        pending.note_resource(note);
+    }
     pending.push(&shared, response.status().as_u16(), fault);
     response
 }

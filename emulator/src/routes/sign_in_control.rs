@@ -147,6 +147,7 @@ fn user_token(
             now: issued,
             lifetime_secs: lifetime,
             origin: &origin,
+            capabilities: &[],
         },
     )
 }

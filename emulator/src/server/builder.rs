@@ -175,12 +175,26 @@ impl EmulatorBuilder {
             bind(self.bind, self.service_fabric_port).await?;
         let (https, https_addr) = bind(self.bind, self.https_port).await?;
         let (http, http_addr) = bind(self.bind, self.http_port).await?;
+        let mut key_vaults = Vec::new();
+        let mut key_vault_addrs = std::collections::BTreeMap::new();
+        for vault in &shared.directory().seed.key_vaults {
+            let (listener, addr) = bind(self.bind, 0).await?;
+            key_vaults.push((vault.name.clone(), listener));
+            key_vault_addrs.insert(vault.name.clone(), addr);
+        }
         let _ = shared.https_origin.set(format!("https://{https_addr}"));
+        let _ = shared.key_vault_urls.set(
+            key_vault_addrs
+                .iter()
+                .map(|(name, addr)| (name.clone(), format!("https://{addr}")))
+                .collect(),
+        );
         let (shutdown, signal) = watch::channel(false);
         let listeners = Listeners {
             https: (https, tls),
             http,
             service_fabric: (service_fabric, sf_tls),
+            key_vaults,
         };
         let mut limits = super::listener::ConnectionLimits::for_this_process();
         if let Some(idle) = self.idle_timeout {
@@ -197,6 +211,7 @@ impl EmulatorBuilder {
             http_addr,
             service_fabric_addr,
             service_fabric_thumbprint: sf_thumbprint,
+            key_vault_addrs,
             ca_pem: ca.cert_pem().to_string(),
             ca_der: ca.cert_der().to_vec(),
             ca_path: ca.path().to_path_buf(),
@@ -222,11 +237,13 @@ impl EmulatorBuilder {
     }
 }
 
-/// The three listeners, bound, with their TLS configurations.
+/// The listeners, bound, with their TLS configurations.
 struct Listeners {
     https: (TcpListener, Arc<rustls::ServerConfig>),
     http: TcpListener,
     service_fabric: (TcpListener, Arc<rustls::ServerConfig>),
+    /// One HTTPS listener per seeded Key Vault (the main listener's certificate).
+    key_vaults: Vec<(String, TcpListener)>,
 }
 
 impl Listeners {
@@ -246,7 +263,17 @@ impl Listeners {
         };
         let (https, tls) = self.https;
         let (service_fabric, sf_tls) = self.service_fabric;
-        vec![
+        let vaults = self.key_vaults.into_iter().map(|(name, listener)| {
+            tokio::spawn(serve(
+                listener,
+                Some(TlsAcceptor::from(tls.clone())),
+                routes::key_vault::app(shared.clone(), &name),
+                signal.clone(),
+                connections.clone(),
+            ))
+        });
+        let mut tasks: Vec<JoinHandle<()>> = vaults.collect();
+        tasks.extend([
             tokio::spawn(serve(
                 https,
                 Some(TlsAcceptor::from(tls)),
@@ -268,7 +295,8 @@ impl Listeners {
                 signal.clone(),
                 connections.clone(),
             )),
-        ]
+        ]);
+        tasks
     }
 }
 

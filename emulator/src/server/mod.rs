@@ -49,6 +49,8 @@ pub struct Emulator {
     http_addr: SocketAddr,
     service_fabric_addr: SocketAddr,
     service_fabric_thumbprint: String,
+    /// Vault name (as seeded) → its listener's address.
+    key_vault_addrs: std::collections::BTreeMap<String, SocketAddr>,
     ca_pem: String,
     ca_der: Vec<u8>,
     ca_path: PathBuf,
@@ -97,6 +99,23 @@ impl Emulator {
     /// The Service Fabric listener's base URL (HTTPS with its own self-signed certificate).
     pub fn service_fabric_url(&self) -> String {
         format!("https://{}", self.service_fabric_addr)
+    }
+
+    /// The URL of the seeded Key Vault `name` (`https://127.0.0.1:PORT`, its own listener),
+    /// as a secret client's vault URL. `None` for a vault the seed did not have at start.
+    pub fn key_vault_url(&self, name: &str) -> Option<String> {
+        self.key_vault_addrs
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, addr)| format!("https://{addr}"))
+    }
+
+    /// Every vault's URL, by name.
+    pub fn key_vault_urls(&self) -> std::collections::BTreeMap<String, String> {
+        self.key_vault_addrs
+            .iter()
+            .map(|(n, addr)| (n.clone(), format!("https://{addr}")))
+            .collect()
     }
 
     /// The SHA-1 thumbprint (upper-case hex) of the Service Fabric listener's certificate, as
@@ -170,6 +189,11 @@ impl Emulator {
     pub fn ready_info(&self) -> ReadyInfo {
         let directory = self.shared.directory();
         let token_file = self.federated_token_path();
+        let first_vault = directory
+            .seed
+            .key_vaults
+            .first()
+            .and_then(|v| self.key_vault_url(&v.name));
         let inputs = ProfileInputs {
             https_url: &self.https_url(),
             http_url: &self.http_url(),
@@ -180,6 +204,7 @@ impl Emulator {
             directory: &directory,
             federated_token_file: token_file.exists().then_some(token_file.as_path()),
             now: self.shared.now(),
+            key_vault_url: first_vault.as_deref(),
         };
         ReadyInfo {
             https_url: self.https_url(),
@@ -190,6 +215,7 @@ impl Emulator {
             state_dir: self.state_dir.clone(),
             profiles: ready::profiles(&inputs),
             pid: Some(std::process::id()),
+            key_vaults: self.key_vault_urls(),
         }
     }
 

@@ -9,6 +9,7 @@
 //! | App Service and Azure ML | [`AppServiceError`] | `{"statusCode", "message", "correlationId"}` |
 //! | Service Fabric | [`ServiceFabricError`] | `{"error": {"correlationId", "code", "message"}}` |
 //! | Cloud Shell | [`CloudShellError`] | `{"error": {"code", "message"}}` |
+//! | Key Vault | [`KeyVaultError`] | `{"error": {"code", "message", "innererror"?}}`, with `WWW-Authenticate` on 401 |
 //! | Azure DevOps (Pipelines OIDC) | [`DevOpsError`] | `{"$id", "innerException", "message", "typeName", "typeKey", "errorCode", "eventId"}` |
 //! | the emulator's control plane | [`ControlError`] | `{"error", "message"}` |
 
@@ -24,6 +25,7 @@ mod control;
 mod devops;
 pub mod entra;
 mod imds;
+mod key_vault;
 mod service_fabric;
 
 pub use app_service::{AppServiceError, AzureMlError};
@@ -33,6 +35,7 @@ pub use devops::DevOpsError;
 pub(crate) use devops::add_diagnostic_headers;
 pub use entra::{AADSTS, Aadsts, EntraError, ErrorSpec};
 pub use imds::{ArcError, ImdsError};
+pub use key_vault::KeyVaultError;
 pub use service_fabric::ServiceFabricError;
 
 /// What a host says for a status that has no more specific cause: an injected fault, or a
@@ -67,6 +70,7 @@ pub(crate) fn host_error(
         Endpoint::ServiceFabric => render::<ServiceFabricError>(status, detail, now),
         Endpoint::CloudShell => render::<CloudShellError>(status, detail, now),
         Endpoint::Pipelines => render::<DevOpsError>(status, detail, now),
+        Endpoint::KeyVault => render::<KeyVaultError>(status, detail, now),
     }
 }
 

@@ -87,7 +87,7 @@ fn answer(
     let identity = select(&directory, &selector(query)).ok_or_else(|| {
         bad("No managed identity matches the request; check client_id, principal_id or mi_res_id.")
     })?;
-    let minted = mint(shared, identity, resource).map_err(|m| bad(&m))?;
+    let minted = mint(shared, identity, resource, query).map_err(|m| bad(&m))?;
     let expires_on: Value = if legacy {
         json!(legacy_date(minted.expires_on()))
     } else {

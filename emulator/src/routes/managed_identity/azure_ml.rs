@@ -47,7 +47,7 @@ fn answer(
         .ok_or_else(|| bad("The 'resource' query parameter is required."))?;
     let directory = shared.directory();
     let identity = select_from_query(&directory, query).map_err(bad)?;
-    let minted = mint(shared, identity, resource).map_err(|m| bad(&m))?;
+    let minted = mint(shared, identity, resource, query).map_err(|m| bad(&m))?;
     Ok(Json(json!({
         "access_token": minted.token,
         "expires_in": minted.lifetime.to_string(),

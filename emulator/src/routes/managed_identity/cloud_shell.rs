@@ -65,6 +65,7 @@ fn answer(shared: &Shared, ctx: &RequestContext) -> Result<Response, CloudShellE
             now,
             lifetime_secs: lifetime,
             origin: &origin,
+            capabilities: &[],
         },
     );
     Ok(Json(json!({

@@ -109,11 +109,34 @@ fn resolve(
 
 /// Mints a token for `identity` and `resource`; `Err` when the resource is unknown in strict
 /// mode.
-fn mint(shared: &Shared, identity: &ManagedIdentity, resource: &str) -> Result<Minted, String> {
+///
+/// A request with `xms_cc` (client capabilities, as MSAL sends them for CAE) gets a CAE token:
+/// long-lived, and refused by resources once the identity is revoked.
+fn mint(
+    shared: &Shared,
+    identity: &ManagedIdentity,
+    resource: &str,
+    query: &[(String, String)],
+) -> Result<Minted, String> {
     let directory = shared.directory();
     let resolved = resolve(&directory, &identity.tenant, resource)?;
-    let now = shared.now().unix_timestamp();
-    let lifetime = directory.settings().token_lifetime_secs as i64;
+    let capabilities: Vec<String> = param(query, &["xms_cc"])
+        .map(|caps| {
+            caps.split(',')
+                .map(|c| c.trim().to_ascii_lowercase())
+                .filter(|c| !c.is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
+    let ids = [identity.client_id.as_str(), identity.object_id.as_str()];
+    let now = shared
+        .revocations
+        .issue_time(ids, shared.now().unix_timestamp());
+    let lifetime = if capabilities.is_empty() {
+        directory.settings().token_lifetime_secs as i64
+    } else {
+        crate::grants::CAE_LIFETIME_SECS
+    };
     let origin = shared.https_origin.get().cloned().unwrap_or_default();
     let token = tokens::app_token(
         &shared.signing_key(Ring::Tokens),
@@ -128,7 +151,7 @@ fn mint(shared: &Shared, identity: &ManagedIdentity, resource: &str) -> Result<M
             now,
             lifetime_secs: lifetime,
             origin: &origin,
-            capabilities: &[],
+            capabilities: &capabilities,
             mi_resource_id: Some(&identity.resource_id),
         },
     );

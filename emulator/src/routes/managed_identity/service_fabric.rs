@@ -55,7 +55,7 @@ fn answer(
     let directory = shared.directory();
     let identity =
         select_from_query(&directory, query).map_err(|m| bad("ManagedIdentityNotFound", m))?;
-    let minted = mint(shared, identity, resource).map_err(|m| bad("InvalidResource", &m))?;
+    let minted = mint(shared, identity, resource, query).map_err(|m| bad("InvalidResource", &m))?;
     Ok(Json(json!({
         "token_type": "Bearer",
         "access_token": minted.token,
