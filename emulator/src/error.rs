@@ -22,6 +22,11 @@ pub enum EmulatorError {
     /// No seeded user has the UPN or object id.
     #[error("no seeded user has the UPN or object id '{0}'")]
     UserNotFound(String),
+    /// No seeded user, application or managed identity is the subject of a revocation.
+    #[error(
+        "no seeded user, application or managed identity is '{0}': give a user's UPN or object id, or a client id or object id"
+    )]
+    PrincipalNotFound(String),
     /// A device code cannot be approved or declined; the text says why (unknown, expired,
     /// already decided, or the user cannot sign in to its tenant).
     #[error("{0}")]
@@ -41,7 +46,9 @@ impl EmulatorError {
     pub fn is_not_found(&self) -> bool {
         matches!(
             self,
-            EmulatorError::ApplicationNotFound(_) | EmulatorError::UserNotFound(_)
+            EmulatorError::ApplicationNotFound(_)
+                | EmulatorError::UserNotFound(_)
+                | EmulatorError::PrincipalNotFound(_)
         )
     }
 }

@@ -119,9 +119,11 @@ impl Shared {
         let faults = FaultSet::default();
         faults.replace(&seed.faults)?;
         let vault_names: Vec<String> = seed.key_vaults.iter().map(|v| v.name.clone()).collect();
-        let vaults =
-            crate::resources::key_vault::Vaults::load(Some(state_dir.join("key-vaults")), &vault_names)
-                .map_err(EmulatorError::Directory)?;
+        let vaults = crate::resources::key_vault::Vaults::load(
+            Some(state_dir.join("key-vaults")),
+            &vault_names,
+        )
+        .map_err(EmulatorError::Directory)?;
         Ok(Self {
             state_dir: state_dir.to_path_buf(),
             log: RequestLog::new(directory.settings().request_log_capacity),

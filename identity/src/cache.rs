@@ -383,9 +383,42 @@ impl TokenCache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = azure_core::Result<FetchedToken>>,
     {
+        self.obtain(name, key, clock, false, fetch).await
+    }
+
+    /// Fetches a new token whatever the cache holds (a claims challenge said the cached one is
+    /// no longer accepted) and caches it under `key`, so later requests get the new token.
+    pub(crate) async fn fetch_fresh<F, Fut>(
+        &self,
+        name: &'static str,
+        key: CacheKey<'_>,
+        clock: &dyn Clock,
+        fetch: F,
+    ) -> azure_core::Result<AccessToken>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = azure_core::Result<FetchedToken>>,
+    {
+        self.obtain(name, key, clock, true, fetch).await
+    }
+
+    async fn obtain<F, Fut>(
+        &self,
+        name: &'static str,
+        key: CacheKey<'_>,
+        clock: &dyn Clock,
+        fresh: bool,
+        fetch: F,
+    ) -> azure_core::Result<AccessToken>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = azure_core::Result<FetchedToken>>,
+    {
         use futures::FutureExt;
         let hash = key.hash();
-        let work = self.get_or_fetch_unbounded(name, key, clock, fetch).fuse();
+        let work = self
+            .get_or_fetch_unbounded(name, key, clock, fresh, fetch)
+            .fuse();
         let std_deadline = std::time::Duration::try_from(self.deadline).unwrap_or_default();
         let expired = azure_core::async_runtime::get_async_runtime()
             .sleep(self.deadline)
@@ -435,6 +468,7 @@ impl TokenCache {
         name: &'static str,
         key: CacheKey<'_>,
         clock: &dyn Clock,
+        fresh: bool,
         fetch: F,
     ) -> azure_core::Result<AccessToken>
     where
@@ -442,14 +476,14 @@ impl TokenCache {
         Fut: Future<Output = azure_core::Result<FetchedToken>>,
     {
         let hash = key.hash();
-        if let Some(token) = self.hit(&key, hash, clock.unix_timestamp_nanos()) {
+        if !fresh && let Some(token) = self.hit(&key, hash, clock.unix_timestamp_nanos()) {
             tracing::trace!(credential = name, "token cache hit");
             return Ok(token);
         }
         let flight = self.flight(&key, hash, clock.unix_timestamp_nanos());
         let _guard = flight.lock().await;
         // Another caller may have refreshed while this one waited.
-        if let Some(token) = self.hit(&key, hash, clock.unix_timestamp_nanos()) {
+        if !fresh && let Some(token) = self.hit(&key, hash, clock.unix_timestamp_nanos()) {
             tracing::trace!(
                 credential = name,
                 "token cache hit after waiting for a fetch"
@@ -466,8 +500,9 @@ impl TokenCache {
             if refreshing { "token cache refresh" } else { "token cache miss" }
         );
         let fetched = match &self.shared {
-            Some(shared) => shared.fetch(&key, || clock.now(), fetch).await,
-            None => fetch().await,
+            // A fresh fetch must not be answered from the shared level either.
+            Some(shared) if !fresh => shared.fetch(&key, || clock.now(), fetch).await,
+            _ => fetch().await,
         };
         match fetched {
             Ok(fetched) => {

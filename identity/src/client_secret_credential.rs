@@ -103,7 +103,7 @@ impl ClientSecretCredential {
             ("grant_type", "client_credentials"),
             ("scope", scope.as_str()),
         ];
-        if let Some(claims) = request.claims {
+        if let Some(claims) = request.claims.as_deref() {
             form.push(("claims", claims));
         }
         self.core

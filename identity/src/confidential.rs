@@ -16,7 +16,18 @@ use crate::os::Os;
 use crate::token::{FetchRequest, FetchedToken};
 
 /// Per-request settings beyond upstream's [`TokenRequestOptions`] (which carries none), passed
-/// in its context. The cache keys on them.
+/// in its context.
+///
+/// - `tenant_id`: the cache keeps each tenant's tokens apart.
+/// - `enable_cae`: continuous access evaluation. The request declares the client capability
+///   `cp1` (`claims={"access_token":{"xms_cc":{"values":["cp1"]}}}`; managed identity sends
+///   `xms_cc=cp1`), so Entra issues a CAE token: long-lived, and refused by resources with a
+///   claims challenge once the principal is revoked. The cache keeps CAE and non-CAE tokens
+///   apart.
+/// - `claims`: a claims challenge (JSON) from a resource's `WWW-Authenticate` header. A request
+///   with claims always goes to Entra (the cached token is what the resource refused); the new
+///   token then replaces the cached one. [`crate::ClaimsChallengeHandler`] and
+///   [`crate::ContinuousAccessPolicy`] set it for you.
 ///
 /// ```
 /// use azure_core::credentials::TokenRequestOptions;
@@ -26,6 +37,7 @@ use crate::token::{FetchRequest, FetchedToken};
 /// options.method_options.context.insert(TokenRequestExtras {
 ///     tenant_id: Some("22222222-2222-2222-2222-222222222222".into()),
 ///     claims: Some(r#"{"access_token":{"nbf":{"essential":true,"value":"1700000000"}}}"#.into()),
+///     enable_cae: true,
 /// });
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -35,6 +47,8 @@ pub struct TokenRequestExtras {
     pub tenant_id: Option<String>,
     /// A claims challenge (JSON), e.g. from a `WWW-Authenticate` header, sent as `claims`.
     pub claims: Option<String>,
+    /// Ask for a CAE token (declare the client capability `cp1`).
+    pub enable_cae: bool,
 }
 
 /// The future `TokenCredential::get_token` returns (what `#[async_trait]` would generate).
@@ -168,12 +182,14 @@ impl Confidential {
                 tenant: None,
                 claims: None,
             },
+            // A claims challenge always goes to Entra.
+            Some(extras) if extras.claims.is_some() => return None,
             Some(extras) => {
                 let tenant = self.tenant(extras.tenant_id.as_deref()).ok()?;
                 CacheKey {
                     scopes,
                     tenant: (tenant != self.tenant_id).then_some(tenant),
-                    claims: extras.claims.as_deref(),
+                    claims: crate::cae::cache_claims(extras.enable_cae),
                 }
             }
         };
@@ -195,30 +211,43 @@ impl Confidential {
         let context = &options.method_options.context;
         let extras = context.value::<TokenRequestExtras>();
         let tenant = self.tenant(extras.and_then(|e| e.tenant_id.as_deref()))?;
-        let claims = extras.and_then(|e| e.claims.as_deref());
+        let challenge = extras.and_then(|e| e.claims.as_deref());
+        let cae = extras.is_some_and(|e| e.enable_cae);
         let key = CacheKey {
             scopes,
             tenant: (tenant != self.tenant_id).then_some(tenant),
-            claims,
+            claims: crate::cae::cache_claims(cae),
         };
-        if let Some(token) = self.cache.try_hit(&key, self.os.clock.as_ref()) {
+        if challenge.is_none()
+            && let Some(token) = self.cache.try_hit(&key, self.os.clock.as_ref())
+        {
             tracing::trace!(credential = self.label.name, "token cache hit");
             return Ok(token);
         }
+        let request = || {
+            fetch(FetchRequest {
+                tenant,
+                claims: crate::cae::request_claims(challenge, cae),
+                scopes,
+                context,
+            })
+        };
+        let clock = self.os.clock.as_ref();
         // The fetching future is large; boxing it keeps the caller's future (and so every
         // cache hit, which the trait boxes and moves) small.
-        Box::pin(
-            self.cache
-                .get_or_fetch(self.label.name, key, self.os.clock.as_ref(), || {
-                    fetch(FetchRequest {
-                        tenant,
-                        claims,
-                        scopes,
-                        context,
-                    })
-                }),
-        )
-        .await
-        .map_err(|e| authentication_error(self.label.name, self.label.fragment, e))
+        let result = if challenge.is_some() {
+            tracing::debug!(
+                credential = self.label.name,
+                "claims challenge: fetching a new token"
+            );
+            Box::pin(self.cache.fetch_fresh(self.label.name, key, clock, request)).await
+        } else {
+            Box::pin(
+                self.cache
+                    .get_or_fetch(self.label.name, key, clock, request),
+            )
+            .await
+        };
+        result.map_err(|e| authentication_error(self.label.name, self.label.fragment, e))
     }
 }

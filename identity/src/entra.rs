@@ -296,7 +296,7 @@ impl EntraClient {
             ("grant_type", "client_credentials"),
             ("scope", scope.as_str()),
         ];
-        if let Some(claims) = request.claims {
+        if let Some(claims) = request.claims.as_deref() {
             form.push(("claims", claims));
         }
         self.request_token(request.context, request.tenant, &form, os)

@@ -33,6 +33,7 @@
 mod azure_pipelines_credential;
 mod cache;
 mod cached;
+mod cae;
 mod chained;
 mod client_assertion_credential;
 #[cfg(feature = "client_certificate")]
@@ -55,6 +56,10 @@ mod user;
 mod workload_identity_credential;
 
 pub use azure_pipelines_credential::{AzurePipelinesCredential, AzurePipelinesCredentialOptions};
+pub use cae::{
+    Challenge, ClaimsChallengeHandler, ContinuousAccessPolicy, claims_from_challenge,
+    parse_challenges,
+};
 pub use chained::{ChainedTokenCredential, ChainedTokenCredentialOptions};
 pub use client_assertion_credential::{
     ClientAssertion, ClientAssertionCredential, ClientAssertionCredentialOptions,

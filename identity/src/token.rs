@@ -10,7 +10,8 @@ use time::OffsetDateTime;
 #[derive(Debug)]
 pub(crate) struct FetchRequest<'a> {
     pub(crate) tenant: &'a str,
-    pub(crate) claims: Option<&'a str>,
+    /// The `claims` to send: a challenge's claims and/or the CAE capability (`cp1`).
+    pub(crate) claims: Option<std::borrow::Cow<'a, str>>,
     pub(crate) scopes: &'a [&'a str],
     pub(crate) context: &'a Context<'a>,
 }

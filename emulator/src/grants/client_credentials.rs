@@ -43,10 +43,10 @@ pub(super) fn issue(
             audience: &resolved.audience,
             version: resolved.version,
             auth,
-            now: grant
-                .shared
-                .revocations
-                .issue_time([app.client_id.as_str(), app.object_id.as_str()], grant.now()),
+            now: grant.shared.revocations.issue_time(
+                [app.client_id.as_str(), app.object_id.as_str()],
+                grant.now(),
+            ),
             lifetime_secs: lifetime,
             origin: &grant.ctx.origin,
             capabilities: &capabilities,

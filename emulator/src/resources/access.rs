@@ -95,7 +95,10 @@ impl Caller {
 
     /// `appid=…;oid=…;iss=…`, as Key Vault names a caller.
     pub(crate) fn describe(&self) -> String {
-        let mut text = format!("appid={};oid={};iss={}", self.app_id, self.object_id, self.issuer);
+        let mut text = format!(
+            "appid={};oid={};iss={}",
+            self.app_id, self.object_id, self.issuer
+        );
         if let Some(upn) = &self.upn {
             text.push_str(&format!(";upn={upn}"));
         }
@@ -263,12 +266,21 @@ fn check_claims(
     {
         return Err(Rejection::Audience {
             found: caller.audience.clone(),
-            expected: req.audiences.first().copied().unwrap_or_default().to_string(),
+            expected: req
+                .audiences
+                .first()
+                .copied()
+                .unwrap_or_default()
+                .to_string(),
         });
     }
     let expected = issuers(shared, req.tenant_id);
     let tenant_ok = caller.tenant_id.eq_ignore_ascii_case(req.tenant_id);
-    if !tenant_ok || !expected.iter().any(|i| i.eq_ignore_ascii_case(&caller.issuer)) {
+    if !tenant_ok
+        || !expected
+            .iter()
+            .any(|i| i.eq_ignore_ascii_case(&caller.issuer))
+    {
         return Err(Rejection::Issuer {
             found: caller.issuer.clone(),
             expected,

@@ -99,7 +99,10 @@ mod tests {
 
     #[test]
     fn roles_parse_by_name_and_allow_what_azure_allows() {
-        assert_eq!(Role::parse("key vault secrets user"), Some(Role::SecretsUser));
+        assert_eq!(
+            Role::parse("key vault secrets user"),
+            Some(Role::SecretsUser)
+        );
         assert_eq!(Role::parse("Owner"), None);
         assert!(Role::SecretsUser.allows(Action::GetSecret));
         assert!(!Role::SecretsUser.allows(Action::SetSecret));

@@ -62,10 +62,7 @@ pub(crate) fn app(shared: Arc<Shared>, name: &str) -> Router {
                 .patch(update_latest)
                 .delete(delete_secret)),
         )
-        .route(
-            "/secrets/{name}/",
-            t(get(get_latest).patch(update_latest)),
-        )
+        .route("/secrets/{name}/", t(get(get_latest).patch(update_latest)))
         .route("/secrets/{name}/versions", t(get(list_versions)))
         .route(
             "/secrets/{name}/{version}",
@@ -104,7 +101,10 @@ async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) ->
     KeyVaultError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         "BadParameter",
-        format!("The requested resource '{}' does not support http method '{method}'.", uri.path()),
+        format!(
+            "The requested resource '{}' does not support http method '{method}'.",
+            uri.path()
+        ),
     )
     .into_response()
 }
@@ -228,9 +228,10 @@ fn unauthorized(shared: &Shared, tenant: &str, rejection: &Rejection) -> KeyVaul
         ),
     };
     let challenge = match rejection {
-        Rejection::Revoked { revoked_at } => {
-            cae::challenge(&format!("{authority}/{tenant}/oauth2/authorize"), *revoked_at)
-        }
+        Rejection::Revoked { revoked_at } => cae::challenge(
+            &format!("{authority}/{tenant}/oauth2/authorize"),
+            *revoked_at,
+        ),
         _ => format!(
             r#"Bearer authorization="{authority}/{tenant}", resource="{}""#,
             key_vault::RESOURCE
@@ -267,8 +268,16 @@ impl FromRequestParts<Arc<Shared>> for VaultCall {
                 "the vault route ran without its listener's context",
             )
         };
-        let vault = parts.extensions.get::<VaultName>().cloned().ok_or_else(missing)?;
-        let caller = parts.extensions.get::<Arc<Caller>>().cloned().ok_or_else(missing)?;
+        let vault = parts
+            .extensions
+            .get::<VaultName>()
+            .cloned()
+            .ok_or_else(missing)?;
+        let caller = parts
+            .extensions
+            .get::<Arc<Caller>>()
+            .cloned()
+            .ok_or_else(missing)?;
         let origin = Origin::default().of(&parts.headers, &parts.uri);
         Ok(Self {
             shared: shared.clone(),
@@ -291,7 +300,10 @@ impl VaultCall {
             .iter()
             .filter(|v| v.name.eq_ignore_ascii_case(&self.vault.0))
             .flat_map(|v| &v.role_assignments)
-            .filter(|a| ids.iter().any(|id| id.eq_ignore_ascii_case(a.principal.trim())))
+            .filter(|a| {
+                ids.iter()
+                    .any(|id| id.eq_ignore_ascii_case(a.principal.trim()))
+            })
             .filter_map(|a| Role::parse(&a.role))
             .any(|role| role.allows(action));
         if allowed {
@@ -309,7 +321,10 @@ impl VaultCall {
             action.data_action(),
             self.vault.0
         );
-        Err(KeyVaultError::new(StatusCode::FORBIDDEN, "Forbidden", message).with_inner("ForbiddenByRbac"))
+        Err(
+            KeyVaultError::new(StatusCode::FORBIDDEN, "Forbidden", message)
+                .with_inner("ForbiddenByRbac"),
+        )
     }
 
     fn now(&self) -> i64 {
@@ -321,13 +336,17 @@ impl VaultCall {
         let query = self.query.as_deref();
         let max = match query_param(query, "maxresults") {
             None => 25,
-            Some(m) => m.parse::<usize>().ok().filter(|m| (1..=25).contains(m)).ok_or_else(|| {
-                KeyVaultError::new(
-                    StatusCode::BAD_REQUEST,
-                    "BadParameter",
-                    format!("Invalid maxresults '{m}': use a number from 1 to 25."),
-                )
-            })?,
+            Some(m) => m
+                .parse::<usize>()
+                .ok()
+                .filter(|m| (1..=25).contains(m))
+                .ok_or_else(|| {
+                    KeyVaultError::new(
+                        StatusCode::BAD_REQUEST,
+                        "BadParameter",
+                        format!("Invalid maxresults '{m}': use a number from 1 to 25."),
+                    )
+                })?,
         };
         let skip = query_param(query, "$skiptoken")
             .and_then(|s| s.parse::<usize>().ok())
@@ -347,7 +366,8 @@ impl VaultCall {
 
 /// The error for a store failure about secret `name`.
 fn store_error(error: StoreError, name: &str) -> KeyVaultError {
-    let help = "For help resolving this issue, please see https://go.microsoft.com/fwlink/?linkid=2125182";
+    let help =
+        "For help resolving this issue, please see https://go.microsoft.com/fwlink/?linkid=2125182";
     match error {
         StoreError::NotFound => KeyVaultError::new(
             StatusCode::NOT_FOUND,

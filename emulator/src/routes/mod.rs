@@ -33,8 +33,8 @@ pub(crate) mod inject;
 pub(crate) mod key_vault;
 mod log;
 pub(crate) mod managed_identity;
-mod resource_control;
 pub(crate) mod pipelines;
+pub(crate) mod resource_control;
 pub(crate) mod sign_in;
 mod sign_in_control;
 

@@ -16,7 +16,9 @@ use crate::wire::ControlError;
 
 /// The routes, nested under `/_emulator`.
 pub(crate) fn router() -> Router<Arc<Shared>> {
-    Router::new().route("/revoke", post(revoke)).route("/key-vaults", get(key_vaults))
+    Router::new()
+        .route("/revoke", post(revoke))
+        .route("/key-vaults", get(key_vaults))
 }
 
 #[derive(Debug, Deserialize)]
@@ -54,26 +56,45 @@ fn resolve(shared: &Shared, subject: &str) -> Option<(&'static str, Vec<String>)
     seed.managed_identities
         .iter()
         .find(|m| is(&m.client_id) || is(&m.object_id) || is(&m.resource_id))
-        .map(|m| ("managed_identity", vec![m.client_id.clone(), m.object_id.clone()]))
+        .map(|m| {
+            (
+                "managed_identity",
+                vec![m.client_id.clone(), m.object_id.clone()],
+            )
+        })
+}
+
+/// A revocation that took effect.
+pub(crate) struct Revoked {
+    pub(crate) kind: &'static str,
+    pub(crate) ids: Vec<String>,
+    pub(crate) at: i64,
 }
 
 /// Revokes a principal: its CAE tokens issued up to now are refused by resources with a
-/// claims challenge; a user's sessions and refresh tokens end too.
-async fn revoke(
-    State(s): State<Arc<Shared>>,
-    Json(request): Json<RevokeRequest>,
-) -> Result<Response, ControlError> {
-    let (kind, ids) = resolve(&s, &request.subject).ok_or_else(|| {
-        ControlError::not_found(format!(
-            "no seeded user, application or managed identity is '{}': give a user's UPN or object id, or a client id or object id",
-            request.subject
-        ))
-    })?;
+/// claims challenge; a user's sessions and refresh tokens end too. `None` for an unknown
+/// subject.
+pub(crate) fn revoke_subject(s: &Shared, subject: &str) -> Option<Revoked> {
+    let (kind, ids) = resolve(s, subject)?;
     let now = s.now().unix_timestamp();
     s.revocations.revoke(&ids, now);
     if kind == "user" {
         s.sign_in.revoke(&ids[0], now);
     }
+    Some(Revoked { kind, ids, at: now })
+}
+
+async fn revoke(
+    State(s): State<Arc<Shared>>,
+    Json(request): Json<RevokeRequest>,
+) -> Result<Response, ControlError> {
+    let Revoked { kind, ids, at: now } =
+        revoke_subject(&s, &request.subject).ok_or_else(|| {
+            ControlError::not_found(format!(
+                "no seeded user, application or managed identity is '{}': give a user's UPN or object id, or a client id or object id",
+                request.subject
+            ))
+        })?;
     Ok(Json(json!({
         "subject": request.subject,
         "kind": kind,

@@ -408,6 +408,20 @@ impl Emulator {
             .collect()
     }
 
+    /// Revokes a principal for continuous access evaluation, as
+    /// `POST /_emulator/revoke` does: resources refuse its CAE tokens issued up to now with a
+    /// claims challenge (tokens issued later work); a user's sessions and refresh tokens end
+    /// too. `subject` is a user's UPN or object id, or an application's or managed identity's
+    /// client id or object id. Returns the revocation time (Unix seconds).
+    ///
+    /// # Errors
+    /// No such principal.
+    pub fn revoke(&self, subject: &str) -> Result<i64, EmulatorError> {
+        routes::resource_control::revoke_subject(&self.shared, subject)
+            .map(|r| r.at)
+            .ok_or_else(|| EmulatorError::PrincipalNotFound(subject.to_string()))
+    }
+
     /// Revokes every session and refresh token of `user` (UPN or object id): refresh grants
     /// then fail with AADSTS50173 and browser sessions end.
     ///

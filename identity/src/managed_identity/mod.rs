@@ -199,18 +199,20 @@ impl ManagedIdentityCredential {
         }
     }
 
+    /// A token from the host; `cae` declares the client capability `cp1` (`xms_cc`).
     async fn fetch(
         &self,
         context: &Context<'_>,
         resource: &str,
+        cae: bool,
     ) -> azure_core::Result<FetchedToken> {
         let (response, retries) = match &self.source {
             Source::Imds(_) => {
-                let attempt = || self.exchange(context, resource, None);
+                let attempt = || self.exchange(context, resource, None, cae);
                 retry::run(&self.retry, &self.os, attempt).await?
             }
-            Source::Arc(arc) => (self.answer_arc(context, resource, arc).await?, 0),
-            _ => (self.exchange(context, resource, None).await?, 0),
+            Source::Arc(arc) => (self.answer_arc(context, resource, arc, cae).await?, 0),
+            _ => (self.exchange(context, resource, None, cae).await?, 0),
         };
         let status = u16::from(response.status());
         if (200..300).contains(&status) {
@@ -226,13 +228,15 @@ impl ManagedIdentityCredential {
         context: &Context<'_>,
         resource: &str,
         arc: &arc::Arc,
+        cae: bool,
     ) -> azure_core::Result<RawResponse> {
-        let challenge = self.exchange(context, resource, None).await?;
+        let challenge = self.exchange(context, resource, None, cae).await?;
         if challenge.status().is_success() {
             return Ok(challenge);
         }
         let authorization = arc::answer_challenge(&challenge, &arc.key_directory, &self.os)?;
-        self.exchange(context, resource, Some(&authorization)).await
+        self.exchange(context, resource, Some(&authorization), cae)
+            .await
     }
 
     /// One request and its response. Nothing listening at IMDS, or Docker Desktop's
@@ -243,10 +247,17 @@ impl ManagedIdentityCredential {
         context: &Context<'_>,
         resource: &str,
         authorization: Option<&str>,
+        cae: bool,
     ) -> azure_core::Result<RawResponse> {
         let mut request = self
             .source
             .request(resource, self.id.as_ref(), authorization);
+        if cae {
+            request
+                .url_mut()
+                .query_pairs_mut()
+                .append_pair("xms_cc", "cp1");
+        }
         let response = match send(&self.pipeline, context, &mut request).await {
             Ok(response) => response,
             Err(e)
@@ -326,20 +337,23 @@ impl ManagedIdentityCredential {
         options: &TokenRequestOptions<'_>,
     ) -> azure_core::Result<AccessToken> {
         let resource = Self::resource(scopes)?;
+        let context = &options.method_options.context;
+        let extras = context.value::<crate::TokenRequestExtras>();
+        let cae = extras.is_some_and(|e| e.enable_cae);
         let key = CacheKey {
             scopes,
             tenant: None,
-            claims: None,
+            claims: crate::cae::cache_claims(cae),
         };
-        let context = &options.method_options.context;
-        Box::pin(
-            self.cache
-                .get_or_fetch(NAME, key, self.os.clock.as_ref(), || {
-                    self.fetch(context, resource)
-                }),
-        )
-        .await
-        .map_err(|e| authentication_error(NAME, Some(FRAGMENT), e))
+        let clock = self.os.clock.as_ref();
+        let fetch = || self.fetch(context, resource, cae);
+        // A claims challenge means the cached token was refused: fetch a new one.
+        let result = if extras.is_some_and(|e| e.claims.is_some()) {
+            Box::pin(self.cache.fetch_fresh(NAME, key, clock, fetch)).await
+        } else {
+            Box::pin(self.cache.get_or_fetch(NAME, key, clock, fetch)).await
+        };
+        result.map_err(|e| authentication_error(NAME, Some(FRAGMENT), e))
     }
 }
 
@@ -347,15 +361,23 @@ impl crate::cached::CachedCredential for ManagedIdentityCredential {
     fn cached(
         &self,
         scopes: &[&str],
-        _options: Option<&TokenRequestOptions<'_>>,
+        options: Option<&TokenRequestOptions<'_>>,
     ) -> Option<AccessToken> {
         if scopes.len() != 1 {
+            return None;
+        }
+        let extras = options.and_then(|o| {
+            o.method_options
+                .context
+                .value::<crate::TokenRequestExtras>()
+        });
+        if extras.is_some_and(|e| e.claims.is_some()) {
             return None;
         }
         let key = CacheKey {
             scopes,
             tenant: None,
-            claims: None,
+            claims: crate::cae::cache_claims(extras.is_some_and(|e| e.enable_cae)),
         };
         self.cache.try_hit(&key, self.os.clock.as_ref())
     }

@@ -166,7 +166,7 @@ impl AuthorizationCodeCredential {
             form.push(("code_verifier", verifier.secret()));
         }
         form.extend(self.client_auth());
-        if let Some(claims) = request.claims {
+        if let Some(claims) = request.claims.as_deref() {
             form.push(("claims", claims));
         }
         let response = self

@@ -174,7 +174,7 @@ impl InteractiveBrowserCredential {
             if let Some(hint) = &self.login_hint {
                 query.append_pair("login_hint", hint);
             }
-            if let Some(claims) = request.claims {
+            if let Some(claims) = request.claims.as_deref() {
                 query.append_pair("claims", claims);
             }
         }

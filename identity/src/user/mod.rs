@@ -290,7 +290,7 @@ async fn refresh(
         ("client_info", "1"),
     ];
     form.extend_from_slice(client_auth);
-    if let Some(claims) = request.claims {
+    if let Some(claims) = request.claims.as_deref() {
         form.push(("claims", claims));
     }
     let response = core

@@ -178,7 +178,7 @@ impl OnBehalfOfCredential {
                 form.push(("client_assertion_type", CLIENT_ASSERTION_TYPE));
             }
         }
-        if let Some(claims) = request.claims {
+        if let Some(claims) = request.claims.as_deref() {
             form.push(("claims", claims));
         }
         self.core

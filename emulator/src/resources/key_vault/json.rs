@@ -156,15 +156,25 @@ mod tests {
     #[test]
     fn a_bundle_has_key_vaults_shape() {
         let b = bundle("https://v", "db", &version(), true);
-        assert_eq!(b["id"], "https://v/secrets/db/0123456789abcdef0123456789abcdef");
+        assert_eq!(
+            b["id"],
+            "https://v/secrets/db/0123456789abcdef0123456789abcdef"
+        );
         assert_eq!(b["value"], "s3cret");
         assert_eq!(b["contentType"], "text/plain");
         assert_eq!(b["tags"]["env"], "test");
         assert_eq!(b["attributes"]["enabled"], true);
         assert_eq!(b["attributes"]["exp"], 2_000_000_000);
         assert_eq!(b["attributes"]["recoveryLevel"], "Recoverable+Purgeable");
-        assert!(bundle("https://v", "db", &version(), false).get("value").is_none());
-        assert_eq!(item("https://v", "db", &version(), false)["id"], "https://v/secrets/db");
+        assert!(
+            bundle("https://v", "db", &version(), false)
+                .get("value")
+                .is_none()
+        );
+        assert_eq!(
+            item("https://v", "db", &version(), false)["id"],
+            "https://v/secrets/db"
+        );
     }
 
     #[test]

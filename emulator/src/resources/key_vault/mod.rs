@@ -47,10 +47,27 @@ mod tests {
 
     #[test]
     fn api_versions_the_sdks_send_are_accepted() {
-        for v in ["7.0", "7.4", "7.6-preview", "2016-10-01", "2025-07-01", "2026-04-01", "2026-03-01-preview"] {
+        for v in [
+            "7.0",
+            "7.4",
+            "7.6-preview",
+            "2016-10-01",
+            "2025-07-01",
+            "2026-04-01",
+            "2026-03-01-preview",
+        ] {
             assert!(api_version_supported(v), "{v}");
         }
-        for v in ["", "7", "7.10", "6.0", "2024-01-01", "2025-7-01", "latest", "2025-07-01-beta"] {
+        for v in [
+            "",
+            "7",
+            "7.10",
+            "6.0",
+            "2024-01-01",
+            "2025-7-01",
+            "latest",
+            "2025-07-01-beta",
+        ] {
             assert!(!api_version_supported(v), "{v}");
         }
     }

@@ -45,7 +45,10 @@ impl Secret {
     fn version_mut(&mut self, version: Option<&str>) -> Option<&mut Version> {
         match version {
             None => self.versions.last_mut(),
-            Some(v) => self.versions.iter_mut().find(|x| x.id.eq_ignore_ascii_case(v)),
+            Some(v) => self
+                .versions
+                .iter_mut()
+                .find(|x| x.id.eq_ignore_ascii_case(v)),
         }
     }
 }
@@ -190,7 +193,10 @@ impl Vaults {
                 .secrets
                 .get_mut(&name.to_ascii_lowercase())
                 .ok_or(StoreError::NotFound)?;
-            let found = secret.version_mut(version).ok_or(StoreError::NotFound)?.clone();
+            let found = secret
+                .version_mut(version)
+                .ok_or(StoreError::NotFound)?
+                .clone();
             Ok((secret.name.clone(), found))
         })
     }
@@ -288,7 +294,9 @@ impl Vaults {
 
     /// Every deleted secret, by name.
     pub(crate) fn deleted_list(&self, vault: &str) -> Result<Vec<Deleted>, StoreError> {
-        self.with(vault, false, |data| Ok(data.deleted.values().cloned().collect()))
+        self.with(vault, false, |data| {
+            Ok(data.deleted.values().cloned().collect())
+        })
     }
 
     /// Brings a deleted secret back; its latest version.
@@ -298,8 +306,15 @@ impl Vaults {
             if data.secrets.contains_key(&key) {
                 return Err(StoreError::LiveConflict);
             }
-            let deleted = data.deleted.remove(&key).ok_or(StoreError::DeletedNotFound)?;
-            let latest = deleted.secret.latest().cloned().ok_or(StoreError::NotFound)?;
+            let deleted = data
+                .deleted
+                .remove(&key)
+                .ok_or(StoreError::DeletedNotFound)?;
+            let latest = deleted
+                .secret
+                .latest()
+                .cloned()
+                .ok_or(StoreError::NotFound)?;
             let name = deleted.secret.name.clone();
             data.secrets.insert(key, deleted.secret);
             Ok((name, latest))
@@ -351,8 +366,12 @@ mod tests {
     #[test]
     fn versions_accumulate_and_the_latest_wins() {
         let v = vaults(None);
-        let (_, first) = v.set("v", "Db", "one".into(), SecretChange::default(), 10).unwrap();
-        let (name, second) = v.set("v", "db", "two".into(), SecretChange::default(), 20).unwrap();
+        let (_, first) = v
+            .set("v", "Db", "one".into(), SecretChange::default(), 10)
+            .unwrap();
+        let (name, second) = v
+            .set("v", "db", "two".into(), SecretChange::default(), 20)
+            .unwrap();
         assert_eq!(name, "Db", "the name keeps its first spelling");
         assert_eq!(v.get("v", "DB", None).unwrap().1.value, "two");
         assert_eq!(v.get("v", "db", Some(&first.id)).unwrap().1.value, "one");
@@ -365,7 +384,8 @@ mod tests {
     #[test]
     fn soft_delete_recover_and_purge() {
         let v = vaults(None);
-        v.set("v", "s", "x".into(), SecretChange::default(), 1).unwrap();
+        v.set("v", "s", "x".into(), SecretChange::default(), 1)
+            .unwrap();
         let deleted = v.delete("v", "s", 100).unwrap();
         assert_eq!(deleted.scheduled_purge_date, 100 + 90 * 86_400);
         assert_eq!(v.get("v", "s", None), Err(StoreError::NotFound));
@@ -377,7 +397,10 @@ mod tests {
         v.delete("v", "s", 101).unwrap();
         v.purge("v", "s").unwrap();
         assert_eq!(v.deleted("v", "s"), Err(StoreError::DeletedNotFound));
-        assert!(v.set("v", "s", "z".into(), SecretChange::default(), 3).is_ok());
+        assert!(
+            v.set("v", "s", "z".into(), SecretChange::default(), 3)
+                .is_ok()
+        );
     }
 
     #[test]
@@ -387,7 +410,14 @@ mod tests {
         vaults(Some(path.clone()))
             .set("v", "s", "kept".into(), SecretChange::default(), 1)
             .unwrap();
-        assert_eq!(vaults(Some(path.clone())).get("v", "s", None).unwrap().1.value, "kept");
+        assert_eq!(
+            vaults(Some(path.clone()))
+                .get("v", "s", None)
+                .unwrap()
+                .1
+                .value,
+            "kept"
+        );
         std::fs::write(path.join("v.json"), b"{not json").unwrap();
         let err = Vaults::load(Some(path), &["v".to_string()]).unwrap_err();
         assert!(err.contains("move it away"), "{err}");

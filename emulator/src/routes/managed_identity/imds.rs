@@ -38,7 +38,8 @@ pub(super) fn answer(shared: &Shared, query: &[(String, String)]) -> Result<Resp
     })?;
     let directory = shared.directory();
     let identity = select_from_query(&directory, query).map_err(|m| bad("invalid_request", m))?;
-    let minted = mint(shared, identity, resource, query).map_err(|m| bad("invalid_resource", &m))?;
+    let minted =
+        mint(shared, identity, resource, query).map_err(|m| bad("invalid_resource", &m))?;
     Ok(Json(json!({
         "access_token": minted.token,
         "client_id": identity.client_id,
