@@ -145,7 +145,8 @@ async fn authenticate(
             request.extensions_mut().insert(caller);
             next.run(request).await
         }
-        Err((error, failed)) => {
+        Err(failure) => {
+            let (error, failed) = *failure;
             note.failed_check = failed;
             error.into_response()
         }
@@ -162,8 +163,8 @@ fn check(
     shared: &Shared,
     vault: &VaultName,
     request: &Request,
-) -> std::result::Result<Arc<Caller>, (KeyVaultError, Option<String>)> {
-    let tenant = vault_tenant(shared, vault).map_err(|e| (e, None))?;
+) -> std::result::Result<Arc<Caller>, Box<(KeyVaultError, Option<String>)>> {
+    let tenant = vault_tenant(shared, vault).map_err(|e| Box::new((e, None)))?;
     let authorization = request
         .headers()
         .get(header::AUTHORIZATION)
@@ -174,7 +175,7 @@ fn check(
     };
     let caller = access::authenticate(shared, authorization, &requirements).map_err(|r| {
         let failed = r.check().to_string();
-        (unauthorized(shared, &tenant, &r), Some(failed))
+        Box::new((unauthorized(shared, &tenant, &r), Some(failed)))
     })?;
     let version = query_param(request.uri().query(), "api-version");
     match version {
@@ -192,7 +193,7 @@ fn check(
         )),
         Some(_) => Ok(caller),
     }
-    .map_err(|e| (e, Some("api_version".into())))
+    .map_err(|e| Box::new((e, Some("api_version".into()))))
 }
 
 /// The 401 for a rejected token, with the challenge a client needs to get a good one.
