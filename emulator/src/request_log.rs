@@ -173,6 +173,9 @@ mod tests {
             form: vec![],
             status: 200,
             fault: None,
+            resource: None,
+            caller: None,
+            failed_check: None,
         }
     }
 
