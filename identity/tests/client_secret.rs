@@ -87,6 +87,7 @@ async fn per_request_tenant_must_be_allowed() {
     options.method_options.context.insert(TokenRequestExtras {
         tenant_id: Some("33333333-0000-0000-0000-000000000000".into()),
         claims: None,
+        enable_cae: false,
     });
     let err = cred.get_token(&[ARM], Some(options)).await.unwrap_err();
     assert!(
