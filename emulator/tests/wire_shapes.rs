@@ -87,7 +87,7 @@ async fn host_errors(emu: &Emulator) -> Vec<(&'static str, Value)> {
         "{base}/org/project/_apis/distributedtask/hubs/build/plans/p/jobs/j/oidctoken?api-version=7.1"
     );
     let sfc = sf_client();
-    vec![
+    let mut errors = vec![
         (
             "imds_no_metadata_header",
             exchange(http.get(format!("{imds}&{RESOURCE}"))).await,
@@ -269,6 +269,84 @@ async fn host_errors(emu: &Emulator) -> Vec<(&'static str, Value)> {
             )
             .await,
         ),
+    ];
+    errors.extend(key_vault_errors(emu).await);
+    errors
+}
+
+/// The Key Vault's answers: the challenge, token and role refusals, missing secrets, bad input.
+async fn key_vault_errors(emu: &Emulator) -> Vec<(&'static str, Value)> {
+    let http = emu.http_client();
+    let vault = emu.key_vault_url(well_known::KEY_VAULT_NAME).unwrap();
+    let token = |client: &'static str, secret: &'static str, scope: &'static str| async move {
+        let mut form = secret_form(secret, scope);
+        form[1] = ("client_id", client);
+        let body: Value = emu
+            .http_client()
+            .post(emu.token_url(well_known::TENANT_ID))
+            .form(&form)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        body["access_token"].as_str().unwrap().to_string()
+    };
+    let vault_scope = well_known::KEY_VAULT_SCOPE;
+    let good = token(
+        well_known::SECRET_APP_CLIENT_ID,
+        well_known::CLIENT_SECRET,
+        vault_scope,
+    )
+    .await;
+    let arm = token(
+        well_known::SECRET_APP_CLIENT_ID,
+        well_known::CLIENT_SECRET,
+        ARM,
+    )
+    .await;
+    let web = token(
+        well_known::WEB_APP_CLIENT_ID,
+        well_known::WEB_APP_SECRET,
+        vault_scope,
+    )
+    .await;
+    let get = |path: &str| http.get(format!("{vault}{path}"));
+    vec![
+        (
+            "key_vault_no_token",
+            exchange(
+                http.put(format!("{vault}/secrets/x?api-version=7.5"))
+                    .header("content-length", "0"),
+            )
+            .await,
+        ),
+        (
+            "key_vault_wrong_audience",
+            exchange(get("/secrets/x?api-version=7.5").bearer_auth(&arm)).await,
+        ),
+        (
+            "key_vault_no_role",
+            exchange(get("/secrets/x?api-version=7.5").bearer_auth(&web)).await,
+        ),
+        (
+            "key_vault_secret_not_found",
+            exchange(get("/secrets/missing?api-version=7.5").bearer_auth(&good)).await,
+        ),
+        (
+            "key_vault_bad_api_version",
+            exchange(get("/secrets?api-version=6.0").bearer_auth(&good)).await,
+        ),
+        (
+            "key_vault_set_without_value",
+            exchange(
+                http.put(format!("{vault}/secrets/x?api-version=7.5"))
+                    .bearer_auth(&good)
+                    .json(&json!({"contentType": "text/plain"})),
+            )
+            .await,
+        ),
     ]
 }
 
@@ -312,6 +390,7 @@ async fn faulted(emu: &Emulator, endpoint: Endpoint, status: u16) -> Value {
             .header("authorization", format!("Bearer {}", well_known::SYSTEM_ACCESS_TOKEN)),
         Endpoint::Authorize => http.get(format!("{}/organizations/oauth2/v2.0/authorize?client_id={}&response_type=code&redirect_uri=http://localhost&scope=openid", emu.https_url(), well_known::DEVELOPER_CLIENT_ID)),
         Endpoint::DeviceCode => http.post(format!("{}/organizations/oauth2/v2.0/devicecode", emu.https_url())).form(&[("client_id", well_known::DEVELOPER_CLIENT_ID), ("scope", ARM)]),
+        Endpoint::KeyVault => http.get(format!("{}/secrets/x?api-version=7.5", emu.key_vault_url(well_known::KEY_VAULT_NAME).unwrap())),
     };
     exchange(request).await
 }
