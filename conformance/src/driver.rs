@@ -96,8 +96,24 @@ pub async fn run_one(
         }
     };
     let result = adapter.run(&prepared.request).await;
+    let mut resource_differences = Vec::new();
+    if let (Some(step), Some(token)) = (&scenario.resource, &result.token) {
+        // A claims challenge is answered by running the adapter again with its claims.
+        let rerun = |claims: String| {
+            let mut request = prepared.request.clone();
+            request
+                .options
+                .insert("claims".into(), Value::String(claims));
+            request
+                .options
+                .insert("enable_cae".into(), Value::Bool(true));
+            async move { adapter.run(&request).await }
+        };
+        resource_differences = crate::resource::exercise(target, step, token, rerun).await;
+    }
     let requests = target.requests().await.unwrap_or_default();
     let mut differences = compare(scenario, adapter.name(), &result, &requests);
+    differences.extend(resource_differences);
     differences.extend(scan_secrets(&prepared.secrets, &result));
     let millis = started.elapsed().as_millis();
     let mut case = if differences.is_empty() {

@@ -14,6 +14,7 @@ pub mod adapter;
 pub mod driver;
 pub mod process_adapter;
 pub mod report;
+pub mod resource;
 pub mod rust_adapter;
 pub mod scenario;
 pub mod target;

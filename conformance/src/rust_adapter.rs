@@ -128,7 +128,7 @@ async fn run(request: &RunRequest) -> RunResult {
     };
     let debug = format!("credential: {credential:?}\n");
     let scopes: Vec<&str> = request.scopes.iter().map(String::as_str).collect();
-    let mut result = credential.get_token(&scopes, None).await;
+    let mut result = credential.get_token(&scopes, context.token_options()).await;
     if context.flag("redeem_twice") && result.is_ok() {
         // The same code in a second credential.
         result = match build(&request.credential, &context) {
@@ -246,6 +246,21 @@ impl<'a> Context<'a> {
 
     fn flag(&self, option: &str) -> bool {
         self.request.options.get(option) == Some(&Value::Bool(true))
+    }
+
+    /// The request options of `enable_cae` and `claims` (a claims challenge), if either is set.
+    fn token_options(&self) -> Option<azure_core::credentials::TokenRequestOptions<'static>> {
+        let extras = azure_identity::TokenRequestExtras {
+            claims: self.option("claims"),
+            enable_cae: self.flag("enable_cae"),
+            ..Default::default()
+        };
+        if extras == azure_identity::TokenRequestExtras::default() {
+            return None;
+        }
+        let mut options = azure_core::credentials::TokenRequestOptions::default();
+        options.method_options.context.insert(extras);
+        Some(options)
     }
 
     /// An option or variable the credential needs; empty when absent, so the credential

@@ -50,6 +50,9 @@ pub struct Scenario {
     /// Adapters that skip this case, with the reason.
     #[serde(default)]
     pub skip: BTreeMap<String, String>,
+    /// Going on from the token to a protected resource (the emulator's Key Vault).
+    #[serde(default)]
+    pub resource: Option<crate::resource::ResourceStep>,
     /// What must happen.
     pub expect: Expect,
 }

@@ -121,6 +121,30 @@ impl Target {
         Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
+    /// `GET url` with `token` as a bearer token: the status, the `WWW-Authenticate` header and
+    /// the body.
+    pub async fn call_resource(
+        &self,
+        url: &str,
+        token: &str,
+    ) -> Result<(u16, Option<String>, String), String> {
+        let response = self
+            .http
+            .get(url)
+            .bearer_auth(token)
+            .send()
+            .await
+            .map_err(|e| format!("{url}: {e}"))?;
+        let status = response.status().as_u16();
+        let challenge = response
+            .headers()
+            .get("www-authenticate")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let body = response.text().await.map_err(|e| e.to_string())?;
+        Ok((status, challenge, body))
+    }
+
     /// Back to the starting seed; clears the request log, faults and clock offset.
     pub async fn reset(&self) -> Result<(), String> {
         self.control("POST", "/reset", None).await.map(drop)

@@ -217,7 +217,11 @@ async function runOne() {
   }
   if (credential) {
     try {
-      const token = await credential.getToken(request.scopes);
+      // Continuous access evaluation: a CAE token, and the claims of a challenge.
+      const tokenOptions = {};
+      if (request.options.enable_cae) tokenOptions.enableCae = true;
+      if (request.options.claims) tokenOptions.claims = request.options.claims;
+      const token = await credential.getToken(request.scopes, tokenOptions);
       Object.assign(result, { token: token.token, expires_on: Math.floor(token.expiresOnTimestamp / 1000) });
     } catch (e) {
       Object.assign(result, { error_kind: classify(e, false), message: `${e.name}: ${e.message}` });

@@ -225,10 +225,10 @@ class CodeCredential:
             o.get("tenant_id", "organizations"), o.get("client_id"), self.code, o.get("redirect_uri"),
             client_secret=o.get("secret"), **self.common)
 
-    def get_token(self, *scopes):
-        token = self._credential().get_token(*scopes)
+    def get_token(self, *scopes, **kwargs):
+        token = self._credential().get_token(*scopes, **kwargs)
         if self.options.get("redeem_twice"):
-            token = self._credential().get_token(*scopes)
+            token = self._credential().get_token(*scopes, **kwargs)
         return token
 
 
@@ -275,7 +275,11 @@ def run(request):
         logs.write(traceback.format_exc())
     else:
         try:
-            token = credential.get_token(*request["scopes"])
+            # Continuous access evaluation: a CAE token, and the claims of a challenge.
+            kwargs = {"enable_cae": True} if options.get("enable_cae") else {}
+            if options.get("claims"):
+                kwargs["claims"] = options["claims"]
+            token = credential.get_token(*request["scopes"], **kwargs)
             if options.get("revoke_sessions_of"):
                 token = revoke_then(credential, options, request["env"], request["scopes"])
             result.update(token=token.token, expires_on=int(token.expires_on))
