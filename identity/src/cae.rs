@@ -343,11 +343,20 @@ const REPLACEMENTS: usize = 16;
 /// (for the refused token's audience and tenant), retries the request once, and from then on
 /// sends the new token in place of the refused one. Any other response, 401s included, is
 /// returned unchanged.
-#[derive(Debug)]
 pub struct ContinuousAccessPolicy {
     credential: Arc<dyn TokenCredential>,
-    /// Refused `Authorization` value → the token that replaced it.
+    /// Refused `Authorization` value → the token that replaced it. Never shown by `Debug`.
     replaced: Mutex<Vec<(String, AccessToken)>>,
+}
+
+impl std::fmt::Debug for ContinuousAccessPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let replaced = self.replaced.lock().map(|r| r.len()).unwrap_or(0);
+        f.debug_struct("ContinuousAccessPolicy")
+            .field("credential", &self.credential)
+            .field("replaced_tokens", &replaced)
+            .finish()
+    }
 }
 
 /// The per-call half of [`ContinuousAccessPolicy`]: marks every request's context so the

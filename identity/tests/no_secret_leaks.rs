@@ -280,3 +280,106 @@ async fn user_credential_secrets_never_reach_debug_errors_or_logs() {
         }
     }
 }
+
+/// Continuous access evaluation: the refused token, the token that replaced it, the claims
+/// challenge's tokens and the vault's secret values stay out of Debug and logs (the policy's
+/// and the emulator's).
+#[tokio::test(flavor = "current_thread")]
+async fn cae_tokens_and_vault_secrets_never_reach_debug_or_logs() {
+    use azure_core::http::policies::Policy;
+    use azure_core::http::policies::auth::BearerTokenAuthorizationPolicy;
+    use azure_core::http::{Context, Method, Pipeline, Request, Url};
+
+    let capture = Capture::default();
+    let writer = capture.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let emu = Emulator::start().await.unwrap();
+    let vault_scope = "https://vault.azure.net/.default";
+    let cred: Arc<dyn TokenCredential> = ClientSecretCredential::new(
+        well_known::TENANT_ID,
+        well_known::SECRET_APP_CLIENT_ID.into(),
+        well_known::CLIENT_SECRET.into(),
+        Some(ClientSecretCredentialOptions {
+            client_options: emu.client_options(),
+            ..Default::default()
+        }),
+    )
+    .unwrap();
+    let mut tokens = Vec::new();
+    let first = cred.get_token(&[vault_scope], None).await.unwrap();
+    tokens.push(first.token.secret().to_string());
+    let vault = emu.key_vault_url(well_known::KEY_VAULT_NAME).unwrap();
+    let value = "the-value-of-a-vault-secret";
+    emu.http_client()
+        .put(format!("{vault}/secrets/leak-check?api-version=7.5"))
+        .bearer_auth(first.token.secret())
+        .json(&serde_json::json!({ "value": value }))
+        .send()
+        .await
+        .unwrap();
+
+    // The client's own policy asks for CAE tokens through the per-call half.
+    let mut options = emu.client_options();
+    options.cloud = None;
+    ContinuousAccessPolicy::install(cred.clone(), &mut options);
+    let policy = options.per_try_policies.last().cloned().unwrap();
+    let auth: Arc<dyn Policy> = Arc::new(BearerTokenAuthorizationPolicy::new(
+        cred.clone(),
+        [vault_scope],
+    ));
+    let pipeline = Pipeline::new(None, None, options, Vec::new(), vec![auth], None);
+    let url = Url::parse(&format!("{vault}/secrets/leak-check?api-version=7.5")).unwrap();
+    pipeline
+        .send(
+            &Context::new(),
+            &mut Request::new(url.clone(), Method::Get),
+            None,
+        )
+        .await
+        .unwrap();
+    emu.revoke(well_known::SECRET_APP_CLIENT_ID).unwrap();
+    pipeline
+        .send(&Context::new(), &mut Request::new(url, Method::Get), None)
+        .await
+        .unwrap();
+    let mut extras = TokenRequestExtras::default();
+    extras.enable_cae = true;
+    let mut cae = azure_core::credentials::TokenRequestOptions::default();
+    cae.method_options.context.insert(extras);
+    tokens.push(
+        cred.get_token(&[vault_scope], Some(cae))
+            .await
+            .unwrap()
+            .token
+            .secret()
+            .to_string(),
+    );
+
+    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    let texts = [
+        format!("{policy:?}"),
+        format!("{emu:?}"),
+        format!("{:?}", emu.requests()),
+        logs,
+    ];
+    assert!(texts[0].contains("replaced_tokens: 1"), "{}", texts[0]);
+    for text in &texts {
+        for secret in tokens
+            .iter()
+            .map(String::as_str)
+            .chain([value, well_known::CLIENT_SECRET])
+        {
+            assert!(
+                !text.contains(secret),
+                "a secret leaked ({}…) into: {text}",
+                &secret[..secret.len().min(12)]
+            );
+        }
+    }
+}

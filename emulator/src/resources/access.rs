@@ -174,9 +174,17 @@ pub(crate) struct Requirements<'a> {
     pub(crate) audiences: &'a [&'a str],
 }
 
-/// Tokens whose signature verified recently: token → (claims, verified until).
-#[derive(Debug, Default)]
+/// Tokens whose signature verified recently: token → (claims, verified until). `Debug` shows
+/// how many, never the tokens.
+#[derive(Default)]
 pub(crate) struct VerifiedTokens(RwLock<HashMap<String, (Arc<Caller>, i64)>>);
+
+impl std::fmt::Debug for VerifiedTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.0.read().map(|m| m.len()).unwrap_or(0);
+        write!(f, "VerifiedTokens({n} tokens)")
+    }
+}
 
 impl VerifiedTokens {
     fn get(&self, token: &str, now: i64) -> Option<Arc<Caller>> {

@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use super::RECOVERABLE_DAYS;
 
-/// One version of a secret.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+/// One version of a secret. `Debug` leaves the value out.
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
 pub(crate) struct Version {
     /// 32 lower-case hex digits.
     pub(crate) id: String,
@@ -27,6 +27,18 @@ pub(crate) struct Version {
     pub(crate) expires: Option<i64>,
     pub(crate) created: i64,
     pub(crate) updated: i64,
+}
+
+impl std::fmt::Debug for Version {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Version")
+            .field("id", &self.id)
+            .field("value", &"<redacted>")
+            .field("enabled", &self.enabled)
+            .field("created", &self.created)
+            .field("updated", &self.updated)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A secret: its name as first set, and its versions, oldest first.
@@ -97,11 +109,21 @@ pub(crate) enum StoreError {
     Io(String),
 }
 
-/// Every vault's data.
-#[derive(Debug)]
+/// Every vault's data. `Debug` names the vaults and counts their secrets, never a value.
 pub(crate) struct Vaults {
     dir: Option<PathBuf>,
     data: Mutex<HashMap<String, VaultData>>,
+}
+
+impl std::fmt::Debug for Vaults {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let data = self.data.lock().unwrap_or_else(|e| e.into_inner());
+        let mut vaults = f.debug_map();
+        for (name, vault) in data.iter() {
+            vaults.entry(name, &format!("{} secrets", vault.secrets.len()));
+        }
+        vaults.finish()
+    }
 }
 
 impl Vaults {
