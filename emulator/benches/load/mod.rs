@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 /// The `p` quantile of sorted latencies.
-pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
+pub(crate) fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
     }
@@ -14,11 +14,11 @@ pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
 }
 
 /// Successes, errors, the successes' latencies, and the elapsed time.
-pub type LoadResult = (u64, u64, Vec<Duration>, Duration);
+pub(crate) type LoadResult = (u64, u64, Vec<Duration>, Duration);
 
 /// When a load run ends: after a time, or after a number of requests.
 #[derive(Clone, Copy)]
-pub enum Stop {
+pub(crate) enum Stop {
     /// Run for this long.
     After(Duration),
     /// Send this many requests in all.
@@ -27,7 +27,7 @@ pub enum Stop {
 
 /// Runs `request` (a complete HTTP/1.1 request) over `connections` keep-alive TLS connections
 /// to `authority` (`host:port`, trusting `ca_pem`) until `stop`; only 200s count as successes.
-pub async fn load(
+pub(crate) async fn load(
     authority: &str,
     ca_pem: &[u8],
     request: String,

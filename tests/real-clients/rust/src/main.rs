@@ -1,4 +1,6 @@
-//! Upstream `azure_identity` 1.0.0 against the emulator. Each case runs in a child process
+//! Upstream `azure_identity` 1.0.0 against the emulator (and, built by
+//! `tests/real-clients/rust-dropin`, this repository's crate in its place through
+//! `[patch.crates-io]`, the same source). Each case runs in a child process
 //! (this same binary with `--case NAME`) whose environment is exactly one ready-file profile,
 //! because upstream reads `AZURE_AUTHORITY_HOST`, `SSL_CERT_FILE` and the managed-identity
 //! variables from the process environment. Ends with "N passed, M failed".
@@ -23,6 +25,7 @@ const CASES: &[(&str, &str, &str)] = &[
     ("azure_pipelines", "azure_pipelines", "token"),
     ("managed_identity_imds_via_http_proxy", "imds", "token"),
     ("managed_identity_app_service", "app_service", "token"),
+    ("key_vault_secret_client", "client_secret", "token"),
 ];
 
 fn env(name: &str) -> String {
@@ -47,7 +50,34 @@ async fn credential(case: &str) -> azure_core::Result<Arc<dyn TokenCredential>> 
     })
 }
 
+/// The Key Vault client from crates.io: set and get a secret on `AZURE_KEYVAULT_URL`.
+async fn key_vault(credential: Arc<dyn TokenCredential>) -> azure_core::Result<String> {
+    use azure_security_keyvault_secrets::models::SetSecretParameters;
+    use azure_security_keyvault_secrets::{SecretClient, SecretClientOptions};
+    let options = SecretClientOptions {
+        // The vault listens on 127.0.0.1, not on *.vault.azure.net.
+        verify_challenge_resource: Some(false),
+        ..Default::default()
+    };
+    let client = SecretClient::new(&env("AZURE_KEYVAULT_URL"), credential, Some(options))?;
+    let parameters = SetSecretParameters {
+        value: Some("from-rust".into()),
+        ..Default::default()
+    };
+    client.set_secret("rust-check", parameters.try_into()?, None).await?;
+    let secret = client.get_secret("rust-check", None).await?.into_model()?;
+    Ok(format!("OK secret {:?}", secret.value.unwrap_or_default()))
+}
+
 async fn run_case(case: &str) {
+    if case == "key_vault_secret_client" {
+        let outcome = match credential("client_secret").await {
+            Ok(c) => key_vault(c).await.unwrap_or_else(|e| format!("ERR {e}")),
+            Err(e) => format!("ERR {e}"),
+        };
+        println!("{}", outcome.replace('\n', " "));
+        return;
+    }
     let outcome = match credential(case).await {
         Ok(c) => match c.get_token(&[ARM], None).await {
             Ok(t) => format!("OK {} bytes", t.token.secret().len()),
@@ -95,7 +125,12 @@ async fn main() {
         .expect("--emulator PATH");
     let dir = std::env::temp_dir().join(format!("emu-rs-{}", std::process::id()));
     let (mut child, ready) = start_emulator(&binary, &dir);
-    println!("azure_identity 1.0.0 against {}", ready["https_url"]);
+    let which = if env!("CARGO_PKG_NAME") == "dropin-check" {
+        "this repository's azure_identity (through [patch.crates-io])"
+    } else {
+        "upstream azure_identity 1.0.0"
+    };
+    println!("{which} against {}", ready["https_url"]);
     let (mut passed, mut failed) = (0, 0);
     for (case, profile, expect) in CASES {
         let vars: BTreeMap<String, String> = serde_json::from_value(ready["profiles"][profile].clone()).unwrap_or_default();
