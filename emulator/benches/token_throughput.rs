@@ -14,7 +14,7 @@
 //! Results are printed and written to `target/bench-results/token_throughput.json`.
 
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use entra_emulator::{ReadyInfo, well_known};
 

@@ -184,8 +184,10 @@ async fn a_challenge_it_cannot_answer_is_an_error_naming_it() {
             .with_on_request(handler.clone())
             .with_on_challenge(handler),
     );
-    let mut options = ClientOptions::default();
-    options.transport = emu.client_options().transport;
+    let options = ClientOptions {
+        transport: emu.client_options().transport,
+        ..Default::default()
+    };
     let pipeline = Pipeline::new(None, None, options, Vec::new(), vec![policy], None);
     let vault = emu.key_vault_url(well_known::KEY_VAULT_NAME).unwrap();
     let status = get_secret(&pipeline, &format!("{vault}/secrets/x?api-version=7.5")).await;

@@ -348,8 +348,10 @@ async fn cae_tokens_and_vault_secrets_never_reach_debug_or_logs() {
         .send(&Context::new(), &mut Request::new(url, Method::Get), None)
         .await
         .unwrap();
-    let mut extras = TokenRequestExtras::default();
-    extras.enable_cae = true;
+    let extras = TokenRequestExtras {
+        enable_cae: true,
+        ..Default::default()
+    };
     let mut cae = azure_core::credentials::TokenRequestOptions::default();
     cae.method_options.context.insert(extras);
     tokens.push(
