@@ -105,6 +105,19 @@ where
         .get(&step.vault)
         .ok_or_else(|| format!("the emulator has no vault '{}'", step.vault))?;
     let url = format!("{vault}/secrets?api-version=7.5");
+    let token = prepare(target, step, token).await?;
+    let before = target.requests().await?.len();
+    let (status, challenge, body) = target.call_resource(&url, &token).await?;
+    let mut differences =
+        compare_first(target, &step.expect, before, status, &challenge, &body).await?;
+    if step.recover {
+        differences.extend(recover(target, &url, challenge.as_deref(), &step.expect, rerun).await?);
+    }
+    Ok(differences)
+}
+
+/// Spoils the token, or the emulator's view of it, as the step says; revokes its principal.
+async fn prepare(target: &Target, step: &ResourceStep, token: &str) -> Result<String, String> {
     let mut token = token.to_string();
     match step.token {
         TokenMode::AsIssued => {}
@@ -122,10 +135,19 @@ where
         let body = serde_json::json!({ "subject": subject });
         target.control("POST", "/revoke", Some(&body)).await?;
     }
-    let before = target.requests().await?.len();
-    let (status, challenge, body) = target.call_resource(&url, &token).await?;
+    Ok(token)
+}
+
+/// The first call's answer against the expectations; `before` is the log's length before it.
+async fn compare_first(
+    target: &Target,
+    want: &ResourceExpect,
+    before: usize,
+    status: u16,
+    challenge: &Option<String>,
+    body: &str,
+) -> Result<Vec<String>, String> {
     let mut differences = Vec::new();
-    let want = &step.expect;
     if status != want.status {
         differences.push(format!(
             "the vault answered {status}, expected {}: {body}",
@@ -153,9 +175,6 @@ where
                 "the vault's log names check {logged:?}, expected '{check}'"
             ));
         }
-    }
-    if step.recover {
-        differences.extend(recover(target, &url, challenge.as_deref(), want, rerun).await?);
     }
     Ok(differences)
 }

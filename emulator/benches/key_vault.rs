@@ -10,7 +10,6 @@
 //! Knobs: BENCH_SECONDS per round (default 5), BENCH_CONNECTIONS (default 64), BENCH_ROUNDS
 //! (default 2). Results are printed and written to `target/bench-results/key_vault.json`.
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use entra_emulator::{ReadyInfo, well_known};
@@ -26,16 +25,7 @@ fn main() {
     let connections = common::env_number("BENCH_CONNECTIONS", 64) as usize;
     let rounds = common::env_number("BENCH_ROUNDS", 2);
     let state = tempfile::tempdir().expect("temp dir");
-    let ready_path = state.path().join("ready.json");
-    let mut child = common::binary(state.path())
-        .arg("--ready-file")
-        .arg(&ready_path)
-        .env("ENTRA_EMULATOR_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("emulator starts");
-    let ready = common::wait_ready(&mut child, &ready_path);
+    let (mut child, ready) = common::start_binary(state.path());
     let ca = std::fs::read(&ready.ca_cert_path).expect("CA");
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

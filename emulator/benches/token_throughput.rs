@@ -63,16 +63,7 @@ fn main() {
         return;
     }
     let state = tempfile::tempdir().expect("temp dir");
-    let ready_path = state.path().join("ready.json");
-    let mut child = common::binary(state.path())
-        .arg("--ready-file")
-        .arg(&ready_path)
-        .env("ENTRA_EMULATOR_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("emulator starts");
-    let ready = common::wait_ready(&mut child, &ready_path);
+    let (mut child, ready) = common::start_binary(state.path());
 
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

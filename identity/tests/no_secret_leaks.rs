@@ -25,6 +25,18 @@ impl Write for Capture {
     }
 }
 
+/// Everything traced at any level while the guard lives, into the returned buffer.
+fn capture_traces() -> (Capture, tracing::subscriber::DefaultGuard) {
+    let capture = Capture::default();
+    let writer = capture.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    (capture, tracing::subscriber::set_default(subscriber))
+}
+
 fn assertion_options(emu: &Emulator, env: MapEnv) -> ClientAssertionCredentialOptions {
     ClientAssertionCredentialOptions {
         client_options: emu.client_options(),
@@ -38,14 +50,7 @@ fn assertion_options(emu: &Emulator, env: MapEnv) -> ClientAssertionCredentialOp
 
 #[tokio::test(flavor = "current_thread")]
 async fn secrets_never_reach_debug_errors_or_logs() {
-    let capture = Capture::default();
-    let writer = capture.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (capture, _guard) = capture_traces();
 
     let emu = Emulator::start().await.unwrap();
     let mut secrets: Vec<String> = vec![
@@ -191,14 +196,7 @@ async fn secrets_never_reach_debug_errors_or_logs() {
 /// logs — on success and on failure.
 #[tokio::test(flavor = "current_thread")]
 async fn user_credential_secrets_never_reach_debug_errors_or_logs() {
-    let capture = Capture::default();
-    let writer = capture.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (capture, _guard) = capture_traces();
 
     let emu = Emulator::start().await.unwrap();
     let mut seed = entra_emulator::Seed::default_seed();
@@ -290,14 +288,7 @@ async fn cae_tokens_and_vault_secrets_never_reach_debug_or_logs() {
     use azure_core::http::policies::auth::BearerTokenAuthorizationPolicy;
     use azure_core::http::{Context, Method, Pipeline, Request, Url};
 
-    let capture = Capture::default();
-    let writer = capture.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (capture, _guard) = capture_traces();
 
     let emu = Emulator::start().await.unwrap();
     let vault_scope = "https://vault.azure.net/.default";

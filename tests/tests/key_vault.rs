@@ -45,6 +45,27 @@ fn secret_client(emu: &Emulator, credential: Arc<dyn TokenCredential>) -> Secret
     .unwrap()
 }
 
+fn secret_credential(emu: &Emulator) -> Arc<dyn TokenCredential> {
+    ClientSecretCredential::new(
+        well_known::TENANT_ID,
+        well_known::SECRET_APP_CLIENT_ID.into(),
+        well_known::CLIENT_SECRET.into(),
+        Some(ClientSecretCredentialOptions {
+            client_options: emu.client_options(),
+            ..Default::default()
+        }),
+    )
+    .unwrap()
+}
+
+/// An `Os` whose environment is `env` (a ready-file profile).
+fn os_with(env: std::collections::BTreeMap<String, String>) -> Os {
+    Os {
+        env: Arc::new(env.into_iter().collect::<MapEnv>()),
+        ..Os::default()
+    }
+}
+
 fn token_requests(emu: &Emulator) -> usize {
     emu.requests()
         .iter()
@@ -128,16 +149,7 @@ async fn set_get_revoke_recover(
 #[tokio::test]
 async fn client_secret_credential_with_the_real_secret_client() {
     let emu = Emulator::start().await.unwrap();
-    let credential: Arc<dyn TokenCredential> = ClientSecretCredential::new(
-        well_known::TENANT_ID,
-        well_known::SECRET_APP_CLIENT_ID.into(),
-        well_known::CLIENT_SECRET.into(),
-        Some(ClientSecretCredentialOptions {
-            client_options: emu.client_options(),
-            ..Default::default()
-        }),
-    )
-    .unwrap();
+    let credential = secret_credential(&emu);
     set_get_revoke_recover(&emu, credential, well_known::SECRET_APP_CLIENT_ID).await;
 }
 
@@ -148,10 +160,7 @@ async fn managed_identity_credential_with_the_real_secret_client() {
     let credential: Arc<dyn TokenCredential> =
         ManagedIdentityCredential::new(Some(ManagedIdentityCredentialOptions {
             client_options: transport(&emu),
-            os: Os {
-                env: Arc::new(env.into_iter().collect::<MapEnv>()),
-                ..Os::default()
-            },
+            os: os_with(env),
             ..Default::default()
         }))
         .unwrap();
@@ -169,10 +178,7 @@ async fn default_azure_credential_with_the_real_secret_client() {
     let credential: Arc<dyn TokenCredential> =
         DefaultAzureCredential::new(Some(DefaultAzureCredentialOptions {
             client_options: transport(&emu),
-            os: Os {
-                env: Arc::new(env.into_iter().collect::<MapEnv>()),
-                ..Os::default()
-            },
+            os: os_with(env),
             ..Default::default()
         }))
         .unwrap();
@@ -183,16 +189,7 @@ async fn default_azure_credential_with_the_real_secret_client() {
 async fn list_delete_recover_and_purge_with_the_real_secret_client() {
     use futures::TryStreamExt;
     let emu = Emulator::start().await.unwrap();
-    let credential: Arc<dyn TokenCredential> = ClientSecretCredential::new(
-        well_known::TENANT_ID,
-        well_known::SECRET_APP_CLIENT_ID.into(),
-        well_known::CLIENT_SECRET.into(),
-        Some(ClientSecretCredentialOptions {
-            client_options: emu.client_options(),
-            ..Default::default()
-        }),
-    )
-    .unwrap();
+    let credential = secret_credential(&emu);
     let client = secret_client(&emu, credential);
     // More secrets than one page (25) holds: the pager follows nextLink.
     for i in 0..30 {

@@ -27,12 +27,7 @@ pub(super) fn issue(
     let resource = requested_resource(grant)?;
     let auth = authenticate(grant, app, presented(grant, basic)?)?;
     let resolved = resolve(grant, &resource)?;
-    let capabilities = client_capabilities(grant.field("claims"));
-    let lifetime = if capabilities.is_empty() {
-        grant.directory.settings().token_lifetime_secs as i64
-    } else {
-        CAE_LIFETIME_SECS
-    };
+    let (capabilities, lifetime) = capabilities_and_lifetime(grant);
     let access_token = tokens::app_token(
         &grant.shared.signing_key(Ring::Tokens),
         &AppTokenRequest {
@@ -132,6 +127,18 @@ fn response(
         id_token: None,
         client_info: None,
     })
+}
+
+/// The client capabilities a request declares (`claims`), and the lifetime its token gets:
+/// CAE-capable clients get long-lived tokens.
+pub(crate) fn capabilities_and_lifetime(grant: &Grant<'_>) -> (Vec<String>, i64) {
+    let capabilities = client_capabilities(grant.field("claims"));
+    let lifetime = if capabilities.is_empty() {
+        grant.directory.settings().token_lifetime_secs as i64
+    } else {
+        CAE_LIFETIME_SECS
+    };
+    (capabilities, lifetime)
 }
 
 /// Client capabilities declared in a `claims` request parameter

@@ -21,7 +21,7 @@ mod refresh;
 mod response;
 pub(crate) mod user;
 
-pub(crate) use client_credentials::{CAE_LIFETIME_SECS, client_capabilities};
+pub(crate) use client_credentials::{CAE_LIFETIME_SECS, capabilities_and_lifetime};
 pub(crate) use response::{TokenResponse, V1Token, V2Token};
 
 /// Which token endpoint.

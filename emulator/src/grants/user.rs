@@ -132,6 +132,18 @@ pub(super) fn requested_scope<'g>(grant: &'g Grant<'_>) -> Result<&'g str, Entra
         .ok_or_else(|| Aadsts::MissingParameter { name: "scope" }.into())
 }
 
+/// When the user's new token counts as issued: after any revocation of the user (CAE).
+fn issue_time(grant: &Grant<'_>, signed_in: &SignedIn<'_>) -> i64 {
+    let user = signed_in.user;
+    let oid = crate::tokens::user_object_id(user, signed_in.tenant_id);
+    let ids = [
+        user.object_id.as_str(),
+        oid.as_str(),
+        user.user_principal_name.as_str(),
+    ];
+    grant.shared.revocations.issue_time(ids, grant.now())
+}
+
 /// Issues a user token response: access token, refresh token, and — as asked — an ID token
 /// (`openid`) and `client_info` (`client_info=1`).
 pub(crate) fn respond(
@@ -148,20 +160,8 @@ pub(crate) fn respond(
             audience: resource.clone(),
             version: 2,
         });
-    let capabilities = super::client_capabilities(grant.field("claims"));
-    let lifetime = if capabilities.is_empty() {
-        grant.directory.settings().token_lifetime_secs as i64
-    } else {
-        super::CAE_LIFETIME_SECS
-    };
+    let (capabilities, lifetime) = super::capabilities_and_lifetime(grant);
     let key = grant.shared.signing_key(Ring::Tokens);
-    let user = signed_in.user;
-    let oid = crate::tokens::user_object_id(user, signed_in.tenant_id);
-    let ids = [
-        user.object_id.as_str(),
-        oid.as_str(),
-        user.user_principal_name.as_str(),
-    ];
     let request = UserTokenRequest {
         user: signed_in.user,
         tenant_id: signed_in.tenant_id,
@@ -174,7 +174,7 @@ pub(crate) fn respond(
         audience: &resolved.audience,
         version: resolved.version,
         scp: &scp,
-        now: grant.shared.revocations.issue_time(ids, grant.now()),
+        now: issue_time(grant, &signed_in),
         lifetime_secs: lifetime,
         origin: &grant.ctx.origin,
         capabilities: &capabilities,

@@ -4,6 +4,7 @@ use super::files::refresh_token_file;
 use super::listener::serve;
 use super::lock::{LockError, StateLock};
 use super::*;
+use std::collections::BTreeMap;
 
 /// An error starting the emulator.
 #[derive(Debug, thiserror::Error)]
@@ -175,20 +176,9 @@ impl EmulatorBuilder {
             bind(self.bind, self.service_fabric_port).await?;
         let (https, https_addr) = bind(self.bind, self.https_port).await?;
         let (http, http_addr) = bind(self.bind, self.http_port).await?;
-        let mut key_vaults = Vec::new();
-        let mut key_vault_addrs = std::collections::BTreeMap::new();
-        for vault in &shared.directory().seed.key_vaults {
-            let (listener, addr) = bind(self.bind, 0).await?;
-            key_vaults.push((vault.name.clone(), listener));
-            key_vault_addrs.insert(vault.name.clone(), addr);
-        }
+        let (key_vaults, key_vault_addrs) = bind_key_vaults(self.bind, &shared).await?;
         let _ = shared.https_origin.set(format!("https://{https_addr}"));
-        let _ = shared.key_vault_urls.set(
-            key_vault_addrs
-                .iter()
-                .map(|(name, addr)| (name.clone(), format!("https://{addr}")))
-                .collect(),
-        );
+
         let (shutdown, signal) = watch::channel(false);
         let listeners = Listeners {
             https: (https, tls),
@@ -358,6 +348,26 @@ fn write_service_fabric_bundle(state_dir: &Path, ca: &LocalCa) -> std::io::Resul
         bundle.as_bytes(),
         false,
     )
+}
+
+/// One listener (a free port) per seeded Key Vault; the vaults' URLs go into the shared state.
+async fn bind_key_vaults(
+    ip: IpAddr,
+    shared: &Shared,
+) -> Result<(Vec<(String, TcpListener)>, BTreeMap<String, SocketAddr>), StartError> {
+    let mut listeners = Vec::new();
+    let mut addrs = BTreeMap::new();
+    for vault in &shared.directory().seed.key_vaults {
+        let (listener, addr) = bind(ip, 0).await?;
+        listeners.push((vault.name.clone(), listener));
+        addrs.insert(vault.name.clone(), addr);
+    }
+    let urls = addrs
+        .iter()
+        .map(|(name, addr)| (name.clone(), format!("https://{addr}")))
+        .collect();
+    let _ = shared.key_vault_urls.set(urls);
+    Ok((listeners, addrs))
 }
 
 /// Binds `ip:port` (port 0: any free port); returns the listener and its address.

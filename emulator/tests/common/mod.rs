@@ -190,3 +190,20 @@ pub fn env_number(name: &str, default: u64) -> u64 {
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
 }
+
+/// Starts the binary on free ports with its state in `state` and logging at warnings; waits
+/// (bounded) for its ready file. The caller kills and reaps the child.
+#[allow(clippy::zombie_processes)]
+pub fn start_binary(state: &std::path::Path) -> (std::process::Child, entra_emulator::ReadyInfo) {
+    let ready_path = state.join("ready.json");
+    let mut child = binary(&state.join("state"))
+        .arg("--ready-file")
+        .arg(&ready_path)
+        .env("ENTRA_EMULATOR_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("emulator starts");
+    let ready = wait_ready(&mut child, &ready_path);
+    (child, ready)
+}

@@ -17,12 +17,11 @@ import os
 import shutil
 import sys
 import tempfile
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from check_user_flows import Emulator, approve_callback  # noqa: E402
+from check_user_flows import Emulator, approve_callback, run_cases  # noqa: E402
 
 TENANT = "11111111-1111-1111-1111-111111111111"
 SECRET_APP = ("22222222-2222-2222-2222-222222222222", "emulator-client-secret")
@@ -203,21 +202,8 @@ def main():
     import azure.keyvault.secrets
     print(f"azure-keyvault-secrets {azure.keyvault.secrets.__version__} with azure-identity "
           f"{azure.identity.__version__} against {emu.ready['key_vaults']}")
-    passed = failed = 0
     try:
-        for name, (run, expect) in CASES.items():
-            started = time.monotonic()
-            try:
-                detail = run(emu)
-                good = expect is None
-                if not good:
-                    detail = f"unexpectedly succeeded ({detail})"
-            except Exception as e:  # noqa: BLE001 - report every failure as data
-                detail = f"{type(e).__name__}: {e}".replace("\n", " ").replace("\r", "")[:400]
-                good = expect is not None and expect in detail
-            passed += good
-            failed += not good
-            print(f"{'PASS' if good else 'FAIL'} {name:30} {time.monotonic() - started:5.2f}s  {detail}")
+        passed, failed = run_cases(emu, CASES, width=30)
         print(f"{passed} passed, {failed} failed")
         return 1 if failed else 0
     finally:

@@ -349,6 +349,26 @@ CASES = {
 }
 
 
+def run_cases(emu, cases, width=36):
+    """Runs each case (name -> (function, expected error fragment or None)); prints one line
+    per case and returns (passed, failed)."""
+    passed = failed = 0
+    for name, (run, expect) in cases.items():
+        started = time.monotonic()
+        try:
+            detail = run(emu) or "got a token"
+            good = expect is None
+            if not good:
+                detail = f"unexpectedly succeeded ({detail})"
+        except Exception as e:  # noqa: BLE001 - report every failure as data
+            detail = f"{type(e).__name__}: {e}".replace("\n", " ").replace("\r", "")[:400]
+            good = expect is not None and expect in detail
+        passed += good
+        failed += not good
+        print(f"{'PASS' if good else 'FAIL'} {name:{width}} {time.monotonic() - started:5.2f}s  {detail}")
+    return passed, failed
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--emulator", required=True)
@@ -367,22 +387,8 @@ def main():
     import azure.identity
     import msal
     print(f"azure-identity {azure.identity.__version__} (msal {msal.__version__}) against {emu.url}")
-    passed = failed = 0
     try:
-        for name, (run, expect) in cases.items():
-            started = time.monotonic()
-            try:
-                detail = run(emu)
-                good = expect is None
-                detail = detail or "got a token"
-                if not good:
-                    detail = f"unexpectedly succeeded ({detail})"
-            except Exception as e:  # noqa: BLE001 - report every failure as data
-                detail = f"{type(e).__name__}: {e}".replace("\n", " ")[:400]
-                good = expect is not None and expect in detail
-            passed += good
-            failed += not good
-            print(f"{'PASS' if good else 'FAIL'} {name:36} {time.monotonic() - started:5.2f}s  {detail}")
+        passed, failed = run_cases(emu, cases)
         if failed and os.path.exists(log):
             print(open(log, encoding="utf-8").read()[-3000:])
         print(f"{passed} passed, {failed} failed")
