@@ -32,6 +32,10 @@ pub struct ReadyInfo {
     /// a secret client's vault URL.
     #[serde(default)]
     pub key_vaults: BTreeMap<String, String>,
+    /// Azure Resource Manager (tenants, subscriptions, cloud metadata), e.g. for
+    /// `az cloud register --endpoint-resource-manager`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arm_url: Option<String>,
 }
 
 impl ReadyInfo {

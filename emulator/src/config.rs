@@ -61,8 +61,10 @@ pub mod well_known {
     pub const USER_PRINCIPAL_NAME: &str = "emulator.user@emulator.onmicrosoft.com";
     /// The seeded user's password.
     pub const USER_PASSWORD: &str = "emulator-user-password";
-    /// The subscription the developer tools report.
+    /// The subscription the developer tools report (home tenant).
     pub const SUBSCRIPTION_ID: &str = "cccccccc-cccc-cccc-cccc-cccccccccccc";
+    /// The partner tenant's subscription.
+    pub const PARTNER_SUBSCRIPTION_ID: &str = "dddddddd-dddd-4ddd-8ddd-dddddddddddd";
     /// The `IDENTITY_HEADER` the App Service endpoint expects.
     pub const APP_SERVICE_IDENTITY_HEADER: &str = "emulator-identity-header";
     /// The audience every federated credential expects by default.
@@ -148,6 +150,31 @@ pub struct Seed {
     /// Key Vaults (secrets data plane), each served on its own HTTPS listener.
     #[serde(default)]
     pub key_vaults: Vec<KeyVault>,
+    /// Azure subscriptions, listed by the Resource Manager subset sign-in tools call.
+    #[serde(default)]
+    pub subscriptions: Vec<Subscription>,
+}
+
+/// An Azure subscription.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Subscription {
+    /// The subscription id (a GUID).
+    pub id: String,
+    /// The tenant it belongs to.
+    pub tenant: String,
+    /// Its display name.
+    pub display_name: String,
+    /// `Enabled` (default), `Disabled`, `Warned`, `PastDue` or `Deleted`.
+    #[serde(default = "enabled")]
+    pub state: String,
+    /// Tenants that manage it (Azure Lighthouse).
+    #[serde(default)]
+    pub managed_by_tenants: Vec<String>,
+}
+
+fn enabled() -> String {
+    "Enabled".to_string()
 }
 
 /// A Key Vault: its name, its tenant and who may do what (Azure RBAC, as an RBAC vault
@@ -622,7 +649,40 @@ impl Seed {
         self.validate_references(&tenant_ids, &apps)?;
         self.validate_users(&tenant_ids)?;
         self.validate_resources()?;
-        self.validate_key_vaults(&tenant_ids)
+        self.validate_key_vaults(&tenant_ids)?;
+        self.validate_subscriptions(&tenant_ids)
+    }
+
+    fn validate_subscriptions(&self, tenant_ids: &HashSet<String>) -> Result<(), SeedError> {
+        let mut ids = HashSet::new();
+        for s in &self.subscriptions {
+            if uuid::Uuid::parse_str(&s.id).is_err() {
+                return invalid(format!("subscription id '{}' is not a GUID", s.id));
+            }
+            if !ids.insert(s.id.to_ascii_lowercase()) {
+                return invalid(format!("subscription '{}' is defined twice", s.id));
+            }
+            let tenants = std::iter::once(&s.tenant).chain(&s.managed_by_tenants);
+            if let Some(t) = tenants
+                .into_iter()
+                .find(|t| !tenant_ids.contains(&t.to_ascii_lowercase()))
+            {
+                return invalid(format!(
+                    "subscription '{}' names tenant '{t}', which the seed does not define",
+                    s.id
+                ));
+            }
+            let states = ["Enabled", "Disabled", "Warned", "PastDue", "Deleted"];
+            if !states.contains(&s.state.as_str()) {
+                return invalid(format!(
+                    "subscription '{}' has state '{}'; use one of {}",
+                    s.id,
+                    s.state,
+                    states.join(", ")
+                ));
+            }
+        }
+        Ok(())
     }
 
     fn validate_key_vaults(&self, tenant_ids: &HashSet<String>) -> Result<(), SeedError> {

@@ -39,6 +39,10 @@ struct RunArgs {
     /// Service Fabric managed-identity port (HTTPS with its own certificate); 0 picks a free one.
     #[arg(long, global = true, default_value_t = DEFAULT_SERVICE_FABRIC_PORT)]
     service_fabric_port: u16,
+    /// Azure Resource Manager port (HTTPS); 0, the default, picks a free one (the ready file's
+    /// `arm_url` says which).
+    #[arg(long, global = true, default_value_t = 0)]
+    arm_port: u16,
     /// Where the Azure Arc endpoint writes challenge files
     /// [default: /var/opt/azcmagent/tokens when writable, else STATE_DIR/arc-tokens].
     #[arg(long, global = true)]
@@ -193,6 +197,7 @@ async fn start(args: &RunArgs, state_dir: PathBuf) -> Result<Emulator, String> {
         .https_port(args.https_port)
         .http_port(args.http_port)
         .service_fabric_port(args.service_fabric_port)
+        .arm_port(args.arm_port)
         .start()
         .await
         .map_err(|e| e.to_string())

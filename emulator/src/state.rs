@@ -54,6 +54,8 @@ pub(crate) struct Shared {
     pub(crate) verified: crate::resources::access::VerifiedTokens,
     /// The Key Vaults' secrets.
     pub(crate) vaults: crate::resources::key_vault::Vaults,
+    /// The Resource Manager listener's URL, set once it is bound.
+    pub(crate) arm_url: std::sync::OnceLock<String>,
     /// Vault name → URL, set once the vaults' listeners are bound.
     pub(crate) key_vault_urls: std::sync::OnceLock<std::collections::BTreeMap<String, String>>,
 }
@@ -143,6 +145,7 @@ impl Shared {
             verified: Default::default(),
             vaults,
             key_vault_urls: std::sync::OnceLock::new(),
+            arm_url: std::sync::OnceLock::new(),
         })
     }
 

@@ -271,6 +271,15 @@ async fn host_errors(emu: &Emulator) -> Vec<(&'static str, Value)> {
         ),
     ];
     errors.extend(key_vault_errors(emu).await);
+    let arm = emu.arm_url();
+    errors.push((
+        "arm_no_token",
+        exchange(http.get(format!("{arm}/subscriptions?api-version=2022-12-01"))).await,
+    ));
+    errors.push((
+        "arm_metadata_endpoints",
+        exchange(http.get(format!("{arm}/metadata/endpoints?api-version=2022-09-01"))).await,
+    ));
     errors
 }
 
@@ -391,6 +400,7 @@ async fn faulted(emu: &Emulator, endpoint: Endpoint, status: u16) -> Value {
         Endpoint::Authorize => http.get(format!("{}/organizations/oauth2/v2.0/authorize?client_id={}&response_type=code&redirect_uri=http://localhost&scope=openid", emu.https_url(), well_known::DEVELOPER_CLIENT_ID)),
         Endpoint::DeviceCode => http.post(format!("{}/organizations/oauth2/v2.0/devicecode", emu.https_url())).form(&[("client_id", well_known::DEVELOPER_CLIENT_ID), ("scope", ARM)]),
         Endpoint::KeyVault => http.get(format!("{}/secrets/x?api-version=7.5", emu.key_vault_url(well_known::KEY_VAULT_NAME).unwrap())),
+        Endpoint::Arm => http.get(format!("{}/subscriptions?api-version=2022-12-01", emu.arm_url())),
     };
     exchange(request).await
 }

@@ -79,11 +79,13 @@ pub enum Endpoint {
     DeviceCode,
     /// The Key Vaults' secrets data plane (each vault's listener).
     KeyVault,
+    /// Azure Resource Manager (its own listener).
+    Arm,
 }
 
 impl Endpoint {
     /// Every endpoint kind.
-    pub const ALL: [Endpoint; 13] = [
+    pub const ALL: [Endpoint; 14] = [
         Endpoint::Token,
         Endpoint::Discovery,
         Endpoint::Jwks,
@@ -97,6 +99,7 @@ impl Endpoint {
         Endpoint::Authorize,
         Endpoint::DeviceCode,
         Endpoint::KeyVault,
+        Endpoint::Arm,
     ];
 
     /// The name used in configs and flags (`token`, `imds`, `app_service`, ...).
@@ -115,6 +118,7 @@ impl Endpoint {
             Endpoint::Authorize => "authorize",
             Endpoint::DeviceCode => "device_code",
             Endpoint::KeyVault => "key_vault",
+            Endpoint::Arm => "arm",
         }
     }
 

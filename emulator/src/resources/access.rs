@@ -168,8 +168,9 @@ impl Rejection {
 /// What a resource accepts.
 #[derive(Debug)]
 pub(crate) struct Requirements<'a> {
-    /// The resource's tenant.
-    pub(crate) tenant_id: &'a str,
+    /// The resource's tenant; `None`: any tenant the emulator knows (a multi-tenant resource
+    /// such as Resource Manager), as long as the token's issuer is its own tenant's.
+    pub(crate) tenant_id: Option<&'a str>,
     /// Accepted `aud` values (identifier URI, with and without a trailing slash, and app id).
     pub(crate) audiences: &'a [&'a str],
 }
@@ -282,8 +283,23 @@ fn check_claims(
                 .to_string(),
         });
     }
-    let expected = issuers(shared, req.tenant_id);
-    let tenant_ok = caller.tenant_id.eq_ignore_ascii_case(req.tenant_id);
+    let tenant: std::borrow::Cow<'_, str> = match req.tenant_id {
+        Some(tenant) => tenant.into(),
+        None => {
+            let directory = shared.directory();
+            match directory.tenant(&caller.tenant_id) {
+                Ok(_) => caller.tenant_id.as_str().into(),
+                // Not a tenant here: the home tenant's issuers, so the error names them.
+                Err(_) => directory
+                    .home_tenant()
+                    .map(|t| t.id.clone())
+                    .unwrap_or_default()
+                    .into(),
+            }
+        }
+    };
+    let expected = issuers(shared, &tenant);
+    let tenant_ok = caller.tenant_id.eq_ignore_ascii_case(&tenant);
     if !tenant_ok
         || !expected
             .iter()

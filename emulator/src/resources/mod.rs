@@ -7,9 +7,12 @@
 //! - [`cae`]: continuous access evaluation: principals revoked through the control plane, and
 //!   the claims challenge a revoked principal's older CAE token gets;
 //! - [`key_vault`]: a Key Vault secrets data plane, one HTTPS listener per seeded vault, with
-//!   Azure RBAC roles.
+//!   Azure RBAC roles;
+//! - [`arm`]: the Resource Manager calls sign-in tools make (tenants, subscriptions, cloud
+//!   metadata), on its own HTTPS listener.
 
 pub(crate) mod access;
+pub(crate) mod arm;
 pub(crate) mod cae;
 pub(crate) mod key_vault;
 

@@ -170,7 +170,7 @@ fn check(
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
     let requirements = Requirements {
-        tenant_id: &tenant,
+        tenant_id: Some(&tenant),
         audiences: &key_vault::AUDIENCES,
     };
     let caller = access::authenticate(shared, authorization, &requirements).map_err(|r| {

@@ -24,6 +24,7 @@ use crate::request_log::LoggedRequest;
 use crate::state::Shared;
 use crate::wire::{self, Aadsts, ControlError, EntraError};
 
+pub(crate) mod arm;
 pub(crate) mod control;
 pub(crate) mod entra;
 #[cfg(test)]

@@ -58,6 +58,7 @@ pub struct EmulatorBuilder {
     https_port: u16,
     http_port: u16,
     service_fabric_port: u16,
+    arm_port: u16,
     bind: IpAddr,
     control_token: Option<String>,
     idle_timeout: Option<Duration>,
@@ -73,6 +74,7 @@ impl Default for EmulatorBuilder {
             https_port: 0,
             http_port: 0,
             service_fabric_port: 0,
+            arm_port: 0,
             bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
             control_token: None,
             idle_timeout: None,
@@ -111,6 +113,12 @@ impl EmulatorBuilder {
     /// The Service Fabric listener's port (0, the default, picks a free port).
     pub fn service_fabric_port(mut self, port: u16) -> Self {
         self.service_fabric_port = port;
+        self
+    }
+
+    /// The Resource Manager listener's port (0, the default, picks a free port).
+    pub fn arm_port(mut self, port: u16) -> Self {
+        self.arm_port = port;
         self
     }
 
@@ -177,6 +185,8 @@ impl EmulatorBuilder {
         let (https, https_addr) = bind(self.bind, self.https_port).await?;
         let (http, http_addr) = bind(self.bind, self.http_port).await?;
         let (key_vaults, key_vault_addrs) = bind_key_vaults(self.bind, &shared).await?;
+        let (arm, arm_addr) = bind(self.bind, self.arm_port).await?;
+        let _ = shared.arm_url.set(format!("https://{arm_addr}"));
         let _ = shared.https_origin.set(format!("https://{https_addr}"));
 
         let (shutdown, signal) = watch::channel(false);
@@ -185,6 +195,7 @@ impl EmulatorBuilder {
             http,
             service_fabric: (service_fabric, sf_tls),
             key_vaults,
+            arm,
         };
         let mut limits = super::listener::ConnectionLimits::for_this_process();
         if let Some(idle) = self.idle_timeout {
@@ -202,6 +213,7 @@ impl EmulatorBuilder {
             service_fabric_addr,
             service_fabric_thumbprint: sf_thumbprint,
             key_vault_addrs,
+            arm_addr,
             ca_pem: ca.cert_pem().to_string(),
             ca_der: ca.cert_der().to_vec(),
             ca_path: ca.path().to_path_buf(),
@@ -234,6 +246,8 @@ struct Listeners {
     service_fabric: (TcpListener, Arc<rustls::ServerConfig>),
     /// One HTTPS listener per seeded Key Vault (the main listener's certificate).
     key_vaults: Vec<(String, TcpListener)>,
+    /// Resource Manager (HTTPS, the main listener's certificate).
+    arm: TcpListener,
 }
 
 impl Listeners {
@@ -263,6 +277,13 @@ impl Listeners {
             ))
         });
         let mut tasks: Vec<JoinHandle<()>> = vaults.collect();
+        tasks.push(tokio::spawn(serve(
+            self.arm,
+            Some(TlsAcceptor::from(tls.clone())),
+            routes::arm::app(shared.clone()),
+            signal.clone(),
+            connections.clone(),
+        )));
         tasks.extend([
             tokio::spawn(serve(
                 https,

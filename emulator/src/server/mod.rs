@@ -49,6 +49,8 @@ pub struct Emulator {
     http_addr: SocketAddr,
     service_fabric_addr: SocketAddr,
     service_fabric_thumbprint: String,
+    /// The Resource Manager listener's address.
+    arm_addr: SocketAddr,
     /// Vault name (as seeded) → its listener's address.
     key_vault_addrs: std::collections::BTreeMap<String, SocketAddr>,
     ca_pem: String,
@@ -99,6 +101,12 @@ impl Emulator {
     /// The Service Fabric listener's base URL (HTTPS with its own self-signed certificate).
     pub fn service_fabric_url(&self) -> String {
         format!("https://{}", self.service_fabric_addr)
+    }
+
+    /// The Resource Manager URL (`https://127.0.0.1:PORT`): `GET /tenants`, `/subscriptions`,
+    /// `/metadata/endpoints`; `az cloud register --endpoint-resource-manager` takes it.
+    pub fn arm_url(&self) -> String {
+        format!("https://{}", self.arm_addr)
     }
 
     /// The URL of the seeded Key Vault `name` (`https://127.0.0.1:PORT`, its own listener),
@@ -216,6 +224,7 @@ impl Emulator {
             profiles: ready::profiles(&inputs),
             pid: Some(std::process::id()),
             key_vaults: self.key_vault_urls(),
+            arm_url: Some(self.arm_url()),
         }
     }
 

@@ -10,6 +10,7 @@
 //! | Service Fabric | [`ServiceFabricError`] | `{"error": {"correlationId", "code", "message"}}` |
 //! | Cloud Shell | [`CloudShellError`] | `{"error": {"code", "message"}}` |
 //! | Key Vault | [`KeyVaultError`] | `{"error": {"code", "message", "innererror"?}}`, with `WWW-Authenticate` on 401 |
+//! | Resource Manager | [`KeyVaultError`] (the same shape) | `{"error": {"code", "message"}}`, with `WWW-Authenticate` on 401 |
 //! | Azure DevOps (Pipelines OIDC) | [`DevOpsError`] | `{"$id", "innerException", "message", "typeName", "typeKey", "errorCode", "eventId"}` |
 //! | the emulator's control plane | [`ControlError`] | `{"error", "message"}` |
 
@@ -71,6 +72,7 @@ pub(crate) fn host_error(
         Endpoint::CloudShell => render::<CloudShellError>(status, detail, now),
         Endpoint::Pipelines => render::<DevOpsError>(status, detail, now),
         Endpoint::KeyVault => render::<KeyVaultError>(status, detail, now),
+        Endpoint::Arm => render::<KeyVaultError>(status, detail, now),
     }
 }
 
