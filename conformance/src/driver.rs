@@ -46,11 +46,31 @@ pub async fn run_all(
     adapters: &[&dyn Adapter],
     settings: &RunSettings,
 ) -> Vec<CaseResult> {
+    run_all_on(
+        std::slice::from_ref(target),
+        scenarios,
+        adapters,
+        settings,
+        &|_| {},
+    )
+    .await
+}
+
+/// The same on several emulators at once: each runs one case at a time (a case resets its
+/// emulator), all of them together; `progress` hears of each case as it ends. Results come in
+/// scenario order, adapters within, whatever order they finished in.
+pub async fn run_all_on(
+    targets: &[Target],
+    scenarios: &[Scenario],
+    adapters: &[&dyn Adapter],
+    settings: &RunSettings,
+    progress: &(dyn Fn(&CaseResult) + Sync),
+) -> Vec<CaseResult> {
     let mut availability = Vec::new();
     for adapter in adapters {
         availability.push(adapter.check().await);
     }
-    let mut results = Vec::new();
+    let mut jobs = Vec::new();
     for scenario in scenarios {
         for (adapter, available) in adapters.iter().zip(&availability) {
             let skip = match available {
@@ -62,14 +82,31 @@ pub async fn run_all(
                 )),
                 Ok(()) => scenario.skip.get(adapter.name()).cloned(),
             };
-            let result = match skip {
-                Some(reason) => CaseResult::skipped(scenario, adapter.name(), reason),
-                None => run_one(target, scenario, *adapter, settings).await,
-            };
-            results.push(result);
+            jobs.push((scenario, *adapter, skip));
         }
     }
-    results
+    let slots: Vec<std::sync::Mutex<Option<CaseResult>>> =
+        jobs.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let workers = targets.iter().map(|target| async {
+        loop {
+            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let Some((scenario, adapter, skip)) = jobs.get(i) else {
+                break;
+            };
+            let result = match skip {
+                Some(reason) => CaseResult::skipped(scenario, adapter.name(), reason.clone()),
+                None => run_one(target, scenario, *adapter, settings).await,
+            };
+            progress(&result);
+            *slots[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(result);
+        }
+    });
+    futures::future::join_all(workers).await;
+    slots
+        .into_iter()
+        .filter_map(|slot| slot.into_inner().unwrap_or_else(|e| e.into_inner()))
+        .collect()
 }
 
 /// Runs one scenario through one adapter.

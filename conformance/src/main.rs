@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use clap::Parser;
 use conformance::adapter::Adapter;
-use conformance::driver::{RunSettings, run_all};
+use conformance::driver::{RunSettings, run_all_on};
 use conformance::process_adapter::ProcessAdapter;
 use conformance::report::Report;
 use conformance::rust_adapter::RustAdapter;
@@ -45,6 +45,10 @@ struct Cli {
     /// The Python interpreter for the python adapter.
     #[arg(long, env = "CONFORMANCE_PYTHON", default_value = "python3")]
     python: String,
+    /// How many embedded emulators run cases at once (each one case at a time); with
+    /// `--target`, always 1.
+    #[arg(long, default_value_t = 6)]
+    jobs: usize,
 }
 
 fn main() -> ExitCode {
@@ -96,27 +100,30 @@ fn fake_cli_links(dir: &Path) -> Result<PathBuf, String> {
     Ok(bin)
 }
 
-fn adapter(spec: &str, python: &str) -> Result<Box<dyn Adapter>, String> {
+fn adapter(spec: &str, python: &str, instances: usize) -> Result<Box<dyn Adapter>, String> {
     let workspace = Path::new(MANIFEST_DIR).join("..");
     Ok(match spec {
         "rust" => Box::new(RustAdapter),
-        "python" => Box::new(ProcessAdapter::new(
-            "python",
-            vec![
-                python.to_string(),
-                Path::new(MANIFEST_DIR)
-                    .join("adapters/python/adapter.py")
-                    .display()
-                    .to_string(),
-            ],
-            workspace,
-        )),
+        "python" => Box::new(
+            ProcessAdapter::new(
+                "python",
+                vec![
+                    python.to_string(),
+                    Path::new(MANIFEST_DIR)
+                        .join("adapters/python/adapter.py")
+                        .display()
+                        .to_string(),
+                ],
+                workspace,
+            )
+            .with_instances(instances),
+        ),
         other => {
             let (name, command) = other.split_once('=').ok_or_else(|| {
                 format!("unknown adapter '{other}'; use rust, python or NAME=COMMAND")
             })?;
             let command: Vec<String> = command.split_whitespace().map(str::to_string).collect();
-            Box::new(ProcessAdapter::new(name, command, workspace))
+            Box::new(ProcessAdapter::new(name, command, workspace).with_instances(instances))
         }
     })
 }
@@ -132,10 +139,14 @@ async fn run(cli: Cli) -> Result<bool, String> {
         scenarios.retain(|s| s.name.contains(filter.as_str()));
     }
     let (specs, adapters) = adapters(&cli)?;
-    let target = match &cli.target {
-        Some(path) => Target::from_ready_file(path).await?,
-        None => Target::embedded().await?,
+    let targets = match &cli.target {
+        Some(path) => vec![Target::from_ready_file(path).await?],
+        None => {
+            let starting = (0..cli.jobs_here()).map(|_| Target::embedded());
+            futures::future::try_join_all(starting).await?
+        }
     };
+    let target = &targets[0];
     let scratch = tempfile::tempdir().map_err(|e| e.to_string())?;
     let settings = RunSettings {
         bin_dir: Some(fake_cli_links(scratch.path())?),
@@ -149,7 +160,12 @@ async fn run(cli: Cli) -> Result<bool, String> {
         target.ready.https_url
     );
     let refs: Vec<&dyn Adapter> = adapters.iter().map(AsRef::as_ref).collect();
-    let results = run_all(&target, &scenarios, &refs, &settings).await;
+    let progress = Progress::new((scenarios.len() * refs.len()) as u64);
+    let results = run_all_on(&targets, &scenarios, &refs, &settings, &|case| {
+        progress.case(case)
+    })
+    .await;
+    progress.finish();
     let report = Report {
         adapters: refs.iter().map(|a| a.name().to_string()).collect(),
         target: target.ready.https_url.clone(),
@@ -165,6 +181,17 @@ async fn run(cli: Cli) -> Result<bool, String> {
 type Adapters = (Vec<String>, Vec<Box<dyn Adapter>>);
 
 /// The adapters named on the command line (the Rust adapter when none is).
+impl Cli {
+    /// How many cases run at once: `--jobs`, or 1 against a running emulator.
+    fn jobs_here(&self) -> usize {
+        if self.target.is_some() {
+            1
+        } else {
+            self.jobs.max(1)
+        }
+    }
+}
+
 fn adapters(cli: &Cli) -> Result<Adapters, String> {
     let specs = if cli.adapters.is_empty() {
         vec!["rust".to_string()]
@@ -173,7 +200,7 @@ fn adapters(cli: &Cli) -> Result<Adapters, String> {
     };
     let adapters = specs
         .iter()
-        .map(|s| adapter(s, &cli.python))
+        .map(|s| adapter(s, &cli.python, cli.jobs_here()))
         .collect::<Result<Vec<_>, _>>()?;
     Ok((specs, adapters))
 }
@@ -190,4 +217,63 @@ fn write_report(report: &Report, out: Option<std::path::PathBuf>) -> Result<(), 
         out.display()
     );
     Ok(())
+}
+
+/// Progress while the matrix runs: a bar on a terminal, else a line at every tenth.
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    total: u64,
+    done: std::sync::atomic::AtomicU64,
+    failed: std::sync::atomic::AtomicU64,
+}
+
+impl Progress {
+    fn new(total: u64) -> Self {
+        use std::io::IsTerminal;
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = indicatif::ProgressBar::new(total);
+            if let Ok(style) = indicatif::ProgressStyle::with_template(
+                "{bar:40} {pos}/{len} cases, {elapsed} {msg}",
+            ) {
+                bar.set_style(style);
+            }
+            bar
+        });
+        Self {
+            bar,
+            total,
+            done: Default::default(),
+            failed: Default::default(),
+        }
+    }
+
+    fn case(&self, case: &conformance::report::CaseResult) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let done = self.done.fetch_add(1, Relaxed) + 1;
+        let failed =
+            self.failed.load(Relaxed) + u64::from(case.status == conformance::report::Status::Fail);
+        if case.status == conformance::report::Status::Fail {
+            self.failed.fetch_add(1, Relaxed);
+        }
+        match &self.bar {
+            Some(bar) => {
+                bar.set_position(done);
+                if failed > 0 {
+                    bar.set_message(format!("{failed} failed"));
+                }
+            }
+            None => {
+                let tenth = (self.total / 10).max(1);
+                if done % tenth == 0 || done == self.total {
+                    eprintln!("conformance: {done}/{} cases, {failed} failed", self.total);
+                }
+            }
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
 }

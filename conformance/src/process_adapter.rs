@@ -15,7 +15,8 @@
 //! 4. At the end the driver closes stdin; the program exits.
 //!
 //! A program that dies or stays silent past the timeout fails that scenario and is restarted
-//! for the next.
+//! for the next. When the driver runs cases concurrently, several copies of the program run,
+//! each answering one request at a time ([`ProcessAdapter::with_instances`]).
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -38,7 +39,8 @@ pub struct ProcessAdapter {
     name: String,
     command: Vec<String>,
     working_dir: PathBuf,
-    state: Mutex<Option<Running>>,
+    /// One slot per concurrent copy of the program, each started on first use.
+    slots: Vec<Mutex<Option<Running>>>,
     hello: tokio::sync::OnceCell<Result<Hello, String>>,
 }
 
@@ -67,9 +69,25 @@ impl ProcessAdapter {
             name: name.into(),
             command,
             working_dir,
-            state: Mutex::new(None),
+            slots: vec![Mutex::new(None)],
             hello: tokio::sync::OnceCell::new(),
         }
+    }
+
+    /// The same with up to `instances` copies of the program answering at once.
+    pub fn with_instances(mut self, instances: usize) -> Self {
+        self.slots = (0..instances.max(1)).map(|_| Mutex::new(None)).collect();
+        self
+    }
+
+    /// A free copy's slot, or (all busy) the first one's, waited for.
+    async fn slot(&self) -> tokio::sync::MutexGuard<'_, Option<Running>> {
+        for slot in &self.slots {
+            if let Ok(guard) = slot.try_lock() {
+                return guard;
+            }
+        }
+        self.slots[0].lock().await
     }
 
     /// The version string the program reported, once started.
@@ -142,7 +160,7 @@ impl Adapter for ProcessAdapter {
             .get_or_init(|| async {
                 let (running, hello) = self.start().await?;
                 if hello.ready {
-                    *self.state.lock().await = Some(running);
+                    *self.slots[0].lock().await = Some(running);
                     Ok(hello)
                 } else {
                     Err(hello
@@ -162,7 +180,7 @@ impl Adapter for ProcessAdapter {
     }
 
     async fn run(&self, request: &RunRequest) -> RunResult {
-        let mut state = self.state.lock().await;
+        let mut state = self.slot().await;
         if state.is_none() {
             match self.start().await {
                 Ok((running, _)) => *state = Some(running),

@@ -688,4 +688,15 @@ async fn app_service_checks_the_identity_header_and_speaks_both_api_versions() {
         expires_on.ends_with(" +00:00") && expires_on.contains('/'),
         "{expires_on}"
     );
+    // Azure CLI 2.45 appends a slash to MSI_ENDPOINT.
+    let slashed = client
+        .get(format!(
+            "{}/msi/token/?resource=https://management.azure.com&api-version=2017-09-01",
+            emu.http_url()
+        ))
+        .header("secret", well_known::APP_SERVICE_IDENTITY_HEADER)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(slashed.status(), 200);
 }

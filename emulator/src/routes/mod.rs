@@ -187,6 +187,8 @@ fn host_routes(shared: &Arc<Shared>) -> Router<Arc<Shared>> {
             t(Imds, get(mi::imds::token)),
         )
         .route("/msi/token", t(AppService, get(mi::app_service::token)))
+        // Azure CLI 2.45 calls `{MSI_ENDPOINT}/?resource=…`.
+        .route("/msi/token/", t(AppService, get(mi::app_service::token)))
         .route(
             "/arc/metadata/identity/oauth2/token",
             t(ArcHost, get(mi::arc::token)),
