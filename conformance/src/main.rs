@@ -212,7 +212,8 @@ fn write_report(report: &Report, out: Option<std::path::PathBuf>) -> Result<(), 
         .write(&out)
         .map_err(|e| format!("writing the report to {}: {e}", out.display()))?;
     println!(
-        "report: {}/report.json, {}/report.md",
+        "report: {}/report.json, {}/report.md, {}/report.html",
+        out.display(),
         out.display(),
         out.display()
     );

@@ -268,13 +268,125 @@ impl Report {
         }
     }
 
-    /// Writes `report.json` and `report.md` into `dir`.
+    /// Writes `report.json`, `report.md` and `report.html` into `dir`.
     pub fn write(&self, dir: &Path) -> std::io::Result<()> {
         std::fs::create_dir_all(dir)?;
         std::fs::write(
             dir.join("report.json"),
             serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?,
         )?;
-        std::fs::write(dir.join("report.md"), self.markdown())
+        std::fs::write(dir.join("report.md"), self.markdown())?;
+        std::fs::write(dir.join("report.html"), self.html())
+    }
+
+    /// The matrix as one self-contained HTML page: a coloured table whose failed cells open
+    /// (a click) to what differed; skipped cells show their reason on hover and click.
+    pub fn html(&self) -> String {
+        let t = self.totals();
+        let mut out = String::from(
+            "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Conformance matrix</title><style>\n\
+             body{font:14px system-ui,sans-serif;margin:1.5em}table{border-collapse:collapse}\n\
+             th,td{border:1px solid #ccc;padding:.25em .6em;text-align:left;vertical-align:top}\n\
+             td.pass{background:#e3f6e5}td.fail{background:#fbe0e0}td.skip{background:#f1f1f1;color:#666}\n\
+             details summary{cursor:pointer}pre{white-space:pre-wrap;max-width:60em;margin:.3em 0}\n\
+             </style></head><body>\n",
+        );
+        let _ = writeln!(
+            out,
+            "<h1>Conformance matrix</h1>\n<p id=\"totals\">{} passed, {} failed, {} skipped in {:.1} s against {}</p>",
+            t.pass,
+            t.fail,
+            t.skip,
+            self.total_millis as f64 / 1000.0,
+            escape(&self.target)
+        );
+        out.push_str("<table>\n<tr><th>scenario</th>");
+        for a in &self.adapters {
+            let _ = write!(out, "<th>{}</th>", escape(a));
+        }
+        out.push_str("</tr>\n");
+        for (name, cells) in self.rows() {
+            let _ = write!(out, "<tr><td>{}</td>", escape(name));
+            for a in &self.adapters {
+                out.push_str(&html_cell(cells.get(a.as_str())));
+            }
+            out.push_str("</tr>\n");
+        }
+        out.push_str("</table>\n</body></html>\n");
+        out
+    }
+}
+
+/// One cell of the HTML matrix.
+fn html_cell(case: Option<&&CaseResult>) -> String {
+    let Some(case) = case else {
+        return "<td>-</td>".into();
+    };
+    let details = case.differences.join("\n");
+    match case.status {
+        Status::Pass => format!("<td class=\"pass\">pass {} ms</td>", case.millis),
+        Status::Skip => format!(
+            "<td class=\"skip\" title=\"{}\"><details><summary>skip</summary>{}</details></td>",
+            escape(&details),
+            escape(&details)
+        ),
+        Status::Fail => format!(
+            "<td class=\"fail\"><details><summary>FAIL {} ms</summary><pre>{}</pre></details></td>",
+            case.millis,
+            escape(&details)
+        ),
+    }
+}
+
+/// Text made safe for HTML.
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+#[cfg(test)]
+mod html_tests {
+    use super::*;
+
+    fn case(scenario: &str, adapter: &str, status: Status, differences: &[&str]) -> CaseResult {
+        CaseResult {
+            scenario: scenario.into(),
+            credential: "client_secret".into(),
+            description: "d".into(),
+            adapter: adapter.into(),
+            status,
+            millis: 12,
+            differences: differences.iter().map(|d| d.to_string()).collect(),
+            message: None,
+        }
+    }
+
+    #[test]
+    fn the_html_report_colours_cells_and_escapes_what_differed() {
+        let report = Report {
+            adapters: vec!["rust".into(), "python".into()],
+            target: "https://127.0.0.1:1".into(),
+            results: vec![
+                case("a/one", "rust", Status::Pass, &[]),
+                case(
+                    "a/one",
+                    "python",
+                    Status::Fail,
+                    &["expected <token> & got \"error\""],
+                ),
+                case("b/two", "rust", Status::Skip, &["not <here>"]),
+            ],
+            total_millis: 1500,
+        };
+        let html = report.html();
+        assert!(html.starts_with("<!DOCTYPE html>"));
+        assert!(html.contains(r#"<p id="totals">1 passed, 1 failed, 1 skipped in 1.5 s"#));
+        assert!(html.contains(r#"<td class="pass">pass 12 ms</td>"#));
+        assert!(html.contains("<summary>FAIL 12 ms</summary><pre>expected &lt;token&gt; &amp; got &quot;error&quot;</pre>"));
+        assert!(html.contains(r#"<td class="skip" title="not &lt;here&gt;">"#));
+        assert!(html.contains("<td>-</td>"), "b/two has no python cell");
+        assert!(!html.contains("<token>"));
     }
 }
