@@ -265,7 +265,7 @@ impl Progress {
             }
             None => {
                 let tenth = (self.total / 10).max(1);
-                if done % tenth == 0 || done == self.total {
+                if done.is_multiple_of(tenth) || done == self.total {
                     eprintln!("conformance: {done}/{} cases, {failed} failed", self.total);
                 }
             }

@@ -283,21 +283,7 @@ fn check_claims(
                 .to_string(),
         });
     }
-    let tenant: std::borrow::Cow<'_, str> = match req.tenant_id {
-        Some(tenant) => tenant.into(),
-        None => {
-            let directory = shared.directory();
-            match directory.tenant(&caller.tenant_id) {
-                Ok(_) => caller.tenant_id.as_str().into(),
-                // Not a tenant here: the home tenant's issuers, so the error names them.
-                Err(_) => directory
-                    .home_tenant()
-                    .map(|t| t.id.clone())
-                    .unwrap_or_default()
-                    .into(),
-            }
-        }
-    };
+    let tenant = expected_tenant(shared, caller, req);
     let expected = issuers(shared, &tenant);
     let tenant_ok = caller.tenant_id.eq_ignore_ascii_case(&tenant);
     if !tenant_ok
@@ -317,6 +303,28 @@ fn check_claims(
         return Err(Rejection::Revoked { revoked_at });
     }
     Ok(())
+}
+
+/// The tenant whose issuers a token must come from: the resource's, or (a multi-tenant
+/// resource) the token's own when the emulator knows it, else the home tenant (so the error
+/// names real issuers).
+fn expected_tenant<'a>(
+    shared: &Shared,
+    caller: &'a Caller,
+    req: &Requirements<'a>,
+) -> std::borrow::Cow<'a, str> {
+    if let Some(tenant) = req.tenant_id {
+        return tenant.into();
+    }
+    let directory = shared.directory();
+    if directory.tenant(&caller.tenant_id).is_ok() {
+        return caller.tenant_id.as_str().into();
+    }
+    directory
+        .home_tenant()
+        .map(|t| t.id.clone())
+        .unwrap_or_default()
+        .into()
 }
 
 /// The issuers of `tenant`'s tokens: v1 (`sts.windows.net`) and v2 (the emulator's authority).

@@ -28,6 +28,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "python"))
 
+from check_user_flows import Emulator, claims_of, run_cases  # noqa: E402
+
 TENANT = "11111111-1111-1111-1111-111111111111"
 SECRET_APP = ("22222222-2222-2222-2222-222222222222", "emulator-client-secret")
 CERT_APP = "33333333-3333-3333-3333-333333333333"
@@ -68,18 +70,6 @@ class Az:
         return json.loads(self.run(*args, "-o", "json").stdout)
 
 
-def verify(emu, token, audience):
-    import jwt
-    import requests
-    unverified = jwt.decode(token, options={"verify_signature": False})
-    tid = unverified["tid"]
-    jwks = requests.get(f"{emu.url}/{tid}/discovery/v2.0/keys", verify=emu.ca, timeout=10).json()
-    kid = jwt.get_unverified_header(token)["kid"]
-    key = next(k for k in jwt.PyJWKSet.from_dict(jwks).keys if k.key_id == kid)
-    issuer = f"https://sts.windows.net/{tid}/" if unverified.get("ver") == "1.0" else f"{emu.url}/{tid}/v2.0"
-    return jwt.decode(token, key.key, algorithms=["RS256"], audience=audience, issuer=issuer)
-
-
 def signed_in(az, emu, who, kind):
     """`az account list/show` and tokens for ARM and Key Vault, verified."""
     accounts = az.json("account", "list")
@@ -87,9 +77,9 @@ def signed_in(az, emu, who, kind):
     account = az.json("account", "show")
     assert account["user"] == {"name": who, "type": kind}, account["user"]
     arm = az.json("account", "get-access-token")
-    claims = verify(emu, arm["accessToken"], ["https://management.core.windows.net/", "https://management.azure.com/"])
+    claims = claims_of(emu, arm["accessToken"], ["https://management.core.windows.net/", "https://management.azure.com/"])
     vault = az.json("account", "get-access-token", "--resource", "https://vault.azure.net")
-    verify(emu, vault["accessToken"], "https://vault.azure.net")
+    claims_of(emu, vault["accessToken"], "https://vault.azure.net")
     return f"{kind} {who}: subscription {account['name']!r}, ARM and Key Vault tokens verified (oid {claims['oid']})"
 
 
@@ -154,7 +144,7 @@ def case_managed_identity(profile):
         az.run("login", "--identity")
         account = az.json("account", "show")
         token = az.json("account", "get-access-token")
-        claims = verify(emu, token["accessToken"], ["https://management.core.windows.net/", "https://management.azure.com/"])
+        claims = claims_of(emu, token["accessToken"], ["https://management.core.windows.net/", "https://management.azure.com/"])
         assert claims["appid"] == SYSTEM_ASSIGNED, claims["appid"]
         return f"{account['user']['name']} ({account['user']['assignedIdentityInfo']}): ARM token verified"
     return run
@@ -173,8 +163,6 @@ CASES = {
 
 
 def main():
-    from check_user_flows import Emulator, run_cases
-
     parser = argparse.ArgumentParser()
     parser.add_argument("--emulator", required=True)
     parser.add_argument("--az", default=shutil.which("az"))
