@@ -116,32 +116,39 @@ struct ChromiumBrowser {
     gave_up: Arc<tokio::sync::Notify>,
 }
 
+/// An element of the page, waited for (a loaded machine renders slowly), at most 30 s.
+async fn element(
+    client: &Client,
+    id: &'static str,
+) -> Result<fantoccini::elements::Element, fantoccini::error::CmdError> {
+    client
+        .wait()
+        .at_most(Duration::from_secs(30))
+        .for_element(Locator::Id(id))
+        .await
+}
+
 async fn act(client: &Client, url: &str, act: Act) -> Result<String, fantoccini::error::CmdError> {
     client.goto(url).await?;
     match act {
-        Act::Cancel => {
-            client
-                .find(Locator::Id("idBtn_Back"))
-                .await?
-                .click()
-                .await?
-        }
+        Act::Cancel => element(client, "idBtn_Back").await?.click().await?,
         Act::SignIn(password) => {
-            client
-                .find(Locator::Id("i0116"))
+            element(client, "i0116")
                 .await?
                 .send_keys(well_known::USER_PRINCIPAL_NAME)
                 .await?;
-            client
-                .find(Locator::Id("i0118"))
-                .await?
-                .send_keys(password)
-                .await?;
-            client
-                .find(Locator::Id("idSIButton9"))
-                .await?
-                .click()
-                .await?;
+            element(client, "i0118").await?.send_keys(password).await?;
+            element(client, "idSIButton9").await?.click().await?;
+        }
+    }
+    if act == Act::SignIn("not-the-password") {
+        // The answer is the same page with the error: give it time to be drawn.
+        for _ in 0..300 {
+            let source = client.source().await?;
+            if source.contains("passwordError") {
+                return Ok(source);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
     client.source().await
@@ -152,10 +159,12 @@ impl Browser for ChromiumBrowser {
         let (client, url, step) = (self.client.clone(), url.to_string(), self.act);
         let (page, gave_up) = (self.page.clone(), self.gave_up.clone());
         tokio::spawn(async move {
-            let source = act(&client, &url, step)
-                .await
-                .unwrap_or_else(|e| e.to_string());
-            if source.contains("passwordError") {
+            let outcome = act(&client, &url, step).await;
+            let failed = outcome.is_err();
+            let source = outcome.unwrap_or_else(|e| format!("the browser failed: {e}"));
+            // The person gives up on the error page, or when the browser itself failed (so the
+            // test ends with what happened instead of waiting out the credential).
+            if failed || source.contains("passwordError") {
                 *page.lock().unwrap() = source;
                 gave_up.notify_one();
             }
@@ -236,8 +245,9 @@ async fn chromium_signs_in_on_the_emulators_page() {
     // A wrong password: the page says why and stays.
     let (wrong, page) = credential(&emu, &client, Act::SignIn("not-the-password"));
     let text = wrong.get_token(&[ARM], None).await.unwrap_err().to_string();
-    assert!(text.contains("timed out"), "{text}");
-    assert!(page.lock().unwrap().contains("AADSTS50126"));
+    let shown = page.lock().unwrap().clone();
+    assert!(text.contains("timed out"), "{text}; the page: {shown}");
+    assert!(shown.contains("AADSTS50126"), "{shown}");
 
     // Cancel: access_denied back to the credential.
     let (cancelled, _) = credential(&emu, &client, Act::Cancel);
