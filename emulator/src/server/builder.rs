@@ -157,6 +157,18 @@ impl EmulatorBuilder {
         self
     }
 
+    /// The connection limits: this process's, with the builder's overrides.
+    fn limits(&self) -> super::listener::ConnectionLimits {
+        let mut limits = super::listener::ConnectionLimits::for_this_process();
+        if let Some(idle) = self.idle_timeout {
+            limits.idle_timeout = idle;
+        }
+        if let Some(max) = self.max_connections {
+            limits.max_connections = max;
+        }
+        limits
+    }
+
     /// Loads state, binds both listeners on 127.0.0.1 and starts serving.
     ///
     /// # Errors
@@ -165,6 +177,7 @@ impl EmulatorBuilder {
         if !self.bind.is_loopback() && self.control_token.is_none() {
             return Err(StartError::Unprotected { addr: self.bind });
         }
+        let limits = self.limits();
         let (temp, state_dir, lock) = open_state_dir(self.state_dir)?;
         let state_err = |e: &dyn std::fmt::Display| StartError::State {
             path: state_dir.clone(),
@@ -197,13 +210,6 @@ impl EmulatorBuilder {
             key_vaults,
             arm,
         };
-        let mut limits = super::listener::ConnectionLimits::for_this_process();
-        if let Some(idle) = self.idle_timeout {
-            limits.idle_timeout = idle;
-        }
-        if let Some(max) = self.max_connections {
-            limits.max_connections = max;
-        }
         let connections = super::listener::Connections::new(limits);
         let mut tasks = listeners.serve(&shared, &signal, &connections);
         let mut emulator = Emulator {
@@ -225,17 +231,28 @@ impl EmulatorBuilder {
             _lock: lock,
         };
         emulator
-            .write_federated_token_file()
+            .write_files_and_refresh(&mut tasks, signal)
             .map_err(|e| state_err(&e))?;
-        emulator.write_cli_profiles().map_err(|e| state_err(&e))?;
-        let token_file = emulator.federated_token_path();
-        tasks.push(tokio::spawn(refresh_token_file(
-            emulator.shared.clone(),
-            token_file,
-            signal,
-        )));
         emulator.tasks = tasks;
         Ok(emulator)
+    }
+}
+
+impl Emulator {
+    /// Writes the workload token file and the CLI profiles, and keeps the token file fresh.
+    fn write_files_and_refresh(
+        &self,
+        tasks: &mut Vec<JoinHandle<()>>,
+        signal: watch::Receiver<bool>,
+    ) -> std::io::Result<()> {
+        self.write_federated_token_file()?;
+        self.write_cli_profiles()?;
+        tasks.push(tokio::spawn(refresh_token_file(
+            self.shared.clone(),
+            self.federated_token_path(),
+            signal,
+        )));
+        Ok(())
     }
 }
 
