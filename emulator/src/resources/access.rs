@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use crate::crypto::ParsedJwt;
+use crate::directory::Directory;
 use crate::state::{Ring, Shared};
 
 /// How long a verified signature is remembered.
@@ -246,18 +247,19 @@ pub(crate) fn authenticate(
             caller
         }
     };
-    check_claims(shared, &caller, req, now)?;
+    check_claims(shared, &shared.directory(), &caller, req, now)?;
     Ok(caller)
 }
 
 /// The checks that run on every request: lifetime, audience, issuer, revocation.
 fn check_claims(
     shared: &Shared,
+    directory: &Directory,
     caller: &Caller,
     req: &Requirements<'_>,
     now: i64,
 ) -> Result<(), Rejection> {
-    let skew = shared.directory().settings().clock_skew_secs as i64;
+    let skew = directory.settings().clock_skew_secs as i64;
     if caller.expires + skew <= now {
         return Err(Rejection::Expired {
             expires: caller.expires,
@@ -283,17 +285,12 @@ fn check_claims(
                 .to_string(),
         });
     }
-    let tenant = expected_tenant(shared, caller, req);
-    let expected = issuers(shared, &tenant);
+    let tenant = expected_tenant(directory, caller, req);
     let tenant_ok = caller.tenant_id.eq_ignore_ascii_case(&tenant);
-    if !tenant_ok
-        || !expected
-            .iter()
-            .any(|i| i.eq_ignore_ascii_case(&caller.issuer))
-    {
+    if !tenant_ok || !issued_by(shared, &tenant, &caller.issuer) {
         return Err(Rejection::Issuer {
             found: caller.issuer.clone(),
-            expected,
+            expected: issuers(shared, &tenant),
         });
     }
     if caller.cae
@@ -309,14 +306,13 @@ fn check_claims(
 /// resource) the token's own when the emulator knows it, else the home tenant (so the error
 /// names real issuers).
 fn expected_tenant<'a>(
-    shared: &Shared,
+    directory: &Directory,
     caller: &'a Caller,
     req: &Requirements<'a>,
 ) -> std::borrow::Cow<'a, str> {
     if let Some(tenant) = req.tenant_id {
         return tenant.into();
     }
-    let directory = shared.directory();
     if directory.tenant(&caller.tenant_id).is_ok() {
         return caller.tenant_id.as_str().into();
     }
@@ -325,6 +321,32 @@ fn expected_tenant<'a>(
         .map(|t| t.id.clone())
         .unwrap_or_default()
         .into()
+}
+
+/// Whether `issuer` is one of [`issuers`] of `tenant`, compared in place and
+/// case-insensitively (no allocation on the path every request takes).
+fn issued_by(shared: &Shared, tenant: &str, issuer: &str) -> bool {
+    let is_tenant = |rest: Option<&str>, suffix: &str| {
+        rest.and_then(|r| strip_suffix_ci(r, suffix))
+            .is_some_and(|t| t.eq_ignore_ascii_case(tenant))
+    };
+    is_tenant(strip_prefix_ci(issuer, "https://sts.windows.net/"), "/")
+        || shared.https_origin.get().is_some_and(|origin| {
+            let rest = strip_prefix_ci(issuer, origin).and_then(|r| r.strip_prefix('/'));
+            is_tenant(rest, "/v2.0")
+        })
+}
+
+fn strip_prefix_ci<'t>(text: &'t str, prefix: &str) -> Option<&'t str> {
+    let head = text.get(..prefix.len())?;
+    head.eq_ignore_ascii_case(prefix)
+        .then(|| &text[prefix.len()..])
+}
+
+fn strip_suffix_ci<'t>(text: &'t str, suffix: &str) -> Option<&'t str> {
+    let at = text.len().checked_sub(suffix.len())?;
+    let tail = text.get(at..)?;
+    tail.eq_ignore_ascii_case(suffix).then(|| &text[..at])
 }
 
 /// The issuers of `tenant`'s tokens: v1 (`sts.windows.net`) and v2 (the emulator's authority).
@@ -339,6 +361,14 @@ fn issuers(shared: &Shared, tenant: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn case_insensitive_affixes() {
+        assert_eq!(strip_prefix_ci("HTTPS://x/t", "https://x/"), Some("t"));
+        assert_eq!(strip_suffix_ci("t/V2.0", "/v2.0"), Some("t"));
+        assert_eq!(strip_prefix_ci("ab", "abc"), None);
+        assert_eq!(strip_suffix_ci("é", "/v2.0"), None);
+    }
 
     #[test]
     fn bearer_takes_the_token_of_a_bearer_header_only() {

@@ -5,15 +5,15 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, Request, State};
-use axum::http::{StatusCode, header};
+use axum::extract::{Path, Request, State};
+use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Json, Router};
 use serde_json::json;
 
-use super::key_vault::ResourceNote;
+use super::key_vault::{ResourceNote, admit, authorization, query_param};
 use super::{Origin, Route, observe, tagged};
 use crate::assertion::format_time;
 use crate::faults::Endpoint;
@@ -21,8 +21,6 @@ use crate::resources::access::{self, Caller, Rejection, Requirements};
 use crate::resources::arm;
 use crate::state::Shared;
 use crate::wire::KeyVaultError as ArmError;
-
-type Query_ = Query<Vec<(String, String)>>;
 
 /// The router of the Resource Manager listener.
 pub(crate) fn app(shared: Arc<Shared>) -> Router {
@@ -59,11 +57,9 @@ async fn not_found(uri: axum::http::Uri) -> Response {
     .into_response()
 }
 
-fn api_version(query: &[(String, String)]) -> Result<&str, ArmError> {
-    query
-        .iter()
-        .find(|(k, _)| k == "api-version")
-        .map(|(_, v)| v.as_str())
+/// The `api-version` of a query, or ARM's 400 without one.
+fn api_version(query: Option<&str>) -> Result<String, ArmError> {
+    query_param(query, "api-version")
         .filter(|v| !v.is_empty())
         .ok_or_else(|| {
             ArmError::new(
@@ -74,37 +70,28 @@ fn api_version(query: &[(String, String)]) -> Result<&str, ArmError> {
         })
 }
 
-/// Checks the bearer token as ARM does; the caller goes on as an extension.
-async fn authenticate(
-    State(shared): State<Arc<Shared>>,
-    mut request: Request,
-    next: Next,
-) -> Response {
-    let authorization = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
+/// Checks the bearer token as ARM does, then the `api-version`; the caller goes on as an
+/// extension.
+async fn authenticate(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
     let requirements = Requirements {
         tenant_id: None,
         audiences: &arm::AUDIENCES,
     };
-    let mut note = ResourceNote {
+    let note = ResourceNote {
         resource: "arm".into(),
         ..ResourceNote::default()
     };
-    let mut response = match access::authenticate(&shared, authorization, &requirements) {
-        Ok(caller) => {
-            note.caller = Some(caller.describe());
-            request.extensions_mut().insert(caller);
-            next.run(request).await
-        }
-        Err(rejection) => {
-            note.failed_check = Some(rejection.check().to_string());
-            unauthorized(&rejection).into_response()
-        }
+    let checked = match access::authenticate(&shared, authorization(&request), &requirements) {
+        Err(rejection) => Err((
+            unauthorized(&rejection).into_response(),
+            Some(rejection.check().to_string()),
+        )),
+        Ok(caller) => match api_version(request.uri().query()) {
+            Ok(_) => Ok(caller),
+            Err(e) => Err((e.into_response(), None)),
+        },
     };
-    response.extensions_mut().insert(note);
-    response
+    admit(note, checked, request, next).await
 }
 
 /// ARM's 401s: its codes and messages, and its challenge.
@@ -159,54 +146,32 @@ fn unauthorized(rejection: &Rejection) -> ArmError {
     ArmError::new(StatusCode::UNAUTHORIZED, code, message).with_challenge(challenge)
 }
 
-fn caller(request_caller: Option<Extension<Arc<Caller>>>) -> Result<Arc<Caller>, ArmError> {
-    request_caller.map(|Extension(c)| c).ok_or_else(|| {
-        ArmError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "InternalServerError",
-            "the route ran without its caller",
-        )
-    })
-}
-
 async fn tenants(
     State(s): State<Arc<Shared>>,
-    who: Option<Extension<Arc<Caller>>>,
-    Query(query): Query_,
-) -> Result<Response, ArmError> {
-    api_version(&query)?;
-    let caller = caller(who)?;
+    Extension(caller): Extension<Arc<Caller>>,
+) -> Response {
     let value = arm::tenants_of(&s.directory().seed, &caller);
-    Ok(Json(json!({ "value": value })).into_response())
+    Json(json!({ "value": value })).into_response()
 }
 
 async fn subscriptions(
     State(s): State<Arc<Shared>>,
-    who: Option<Extension<Arc<Caller>>>,
-    Query(query): Query_,
-) -> Result<Response, ArmError> {
-    api_version(&query)?;
-    let caller = caller(who)?;
+    Extension(caller): Extension<Arc<Caller>>,
+) -> Response {
     let directory = s.directory();
     let value: Vec<_> = arm::subscriptions_of(&directory.seed, &caller)
         .into_iter()
         .map(arm::subscription)
         .collect();
     let count = value.len();
-    Ok(
-        Json(json!({ "value": value, "count": { "type": "Total", "value": count } }))
-            .into_response(),
-    )
+    Json(json!({ "value": value, "count": { "type": "Total", "value": count } })).into_response()
 }
 
 async fn subscription(
     State(s): State<Arc<Shared>>,
-    who: Option<Extension<Arc<Caller>>>,
+    Extension(caller): Extension<Arc<Caller>>,
     Path(id): Path<String>,
-    Query(query): Query_,
 ) -> Result<Response, ArmError> {
-    api_version(&query)?;
-    let caller = caller(who)?;
     let directory = s.directory();
     arm::subscriptions_of(&directory.seed, &caller)
         .into_iter()
@@ -223,10 +188,10 @@ async fn subscription(
 
 async fn metadata(
     State(s): State<Arc<Shared>>,
-    Query(query): Query_,
+    uri: axum::http::Uri,
 ) -> Result<Response, ArmError> {
-    let version = api_version(&query)?;
+    let version = api_version(uri.query())?;
     let login = s.https_origin.get().cloned().unwrap_or_default();
     let arm_url = s.arm_url.get().cloned().unwrap_or_default();
-    Ok(Json(arm::metadata(version, &arm_url, &login)).into_response())
+    Ok(Json(arm::metadata(&version, &arm_url, &login)).into_response())
 }

@@ -131,24 +131,38 @@ fn vault_tenant(shared: &Shared, vault: &VaultName) -> Result<String> {
 async fn authenticate(
     State(shared): State<Arc<Shared>>,
     Extension(vault): Extension<VaultName>,
-    mut request: Request,
+    request: Request,
     next: Next,
 ) -> Response {
-    let mut note = ResourceNote {
+    let note = ResourceNote {
         resource: format!("key_vault:{}", vault.0),
         ..ResourceNote::default()
     };
-    let outcome = check(&shared, &vault, &request);
-    let mut response = match outcome {
+    let checked = check(&shared, &vault, &request).map_err(|failure| {
+        let (error, failed) = *failure;
+        (error.into_response(), failed)
+    });
+    admit(note, checked, request, next).await
+}
+
+/// A resource's checks done: lets the request through with its caller as an extension, or
+/// answers the refusal; either way the request log learns the resource, the caller and the
+/// failed check (a 403 from the handler is a missing role assignment).
+pub(crate) async fn admit(
+    mut note: ResourceNote,
+    checked: std::result::Result<Arc<Caller>, (Response, Option<String>)>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let mut response = match checked {
         Ok(caller) => {
             note.caller = Some(caller.describe());
             request.extensions_mut().insert(caller);
             next.run(request).await
         }
-        Err(failure) => {
-            let (error, failed) = *failure;
+        Err((refusal, failed)) => {
             note.failed_check = failed;
-            error.into_response()
+            refusal
         }
     };
     if response.status() == StatusCode::FORBIDDEN && note.failed_check.is_none() {
@@ -165,10 +179,7 @@ fn check(
     request: &Request,
 ) -> std::result::Result<Arc<Caller>, Box<(KeyVaultError, Option<String>)>> {
     let tenant = vault_tenant(shared, vault).map_err(|e| Box::new((e, None)))?;
-    let authorization = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
+    let authorization = authorization(request);
     let requirements = Requirements {
         tenant_id: Some(&tenant),
         audiences: &key_vault::AUDIENCES,
@@ -241,7 +252,15 @@ fn unauthorized(shared: &Shared, tenant: &str, rejection: &Rejection) -> KeyVaul
     KeyVaultError::new(StatusCode::UNAUTHORIZED, "Unauthorized", message).with_challenge(challenge)
 }
 
-fn query_param(query: Option<&str>, name: &str) -> Option<String> {
+/// The request's `Authorization` header, if it is text.
+pub(crate) fn authorization(request: &Request) -> Option<&str> {
+    request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+}
+
+pub(crate) fn query_param(query: Option<&str>, name: &str) -> Option<String> {
     crate::form::parse(query?.as_bytes())
         .ok()?
         .into_iter()
