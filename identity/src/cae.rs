@@ -209,12 +209,6 @@ fn challenge_tenant(header: &str) -> Option<String> {
     })
 }
 
-/// The payload of a JWT, unverified (only to learn where a refused token was for).
-fn jwt_payload(token: &str) -> Option<serde_json::Map<String, serde_json::Value>> {
-    let payload = decode_any_base64(token.split('.').nth(1)?)?;
-    serde_json::from_slice(&payload).ok()
-}
-
 /// Request options carrying `extras` besides what `context` had.
 fn options_with(context: &Context<'_>, extras: TokenRequestExtras) -> TokenRequestOptions<'static> {
     let mut context = context.to_owned();
@@ -424,7 +418,10 @@ impl ContinuousAccessPolicy {
         refused: &str,
         claims: String,
     ) -> Option<azure_core::Result<AccessToken>> {
-        let payload = jwt_payload(refused.strip_prefix("Bearer ")?)?;
+        // Unverified: only to learn where the refused token was for.
+        let token = refused.strip_prefix("Bearer ")?;
+        let payload: serde_json::Map<String, serde_json::Value> =
+            crate::user::b64_json(token.split('.').nth(1)?)?;
         let audience = payload.get("aud")?.as_str()?.trim_end_matches('/');
         let scope = format!("{audience}/.default");
         let tenant = payload

@@ -92,7 +92,8 @@ struct ClientInfo {
     utid: String,
 }
 
-fn b64_json<T: serde::de::DeserializeOwned>(text: &str) -> Option<T> {
+/// Base64url (unpadded) JSON, as JWT segments and `client_info` are encoded.
+pub(crate) fn b64_json<T: serde::de::DeserializeOwned>(text: &str) -> Option<T> {
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(text.trim_end_matches('='))
         .ok()?;
