@@ -228,6 +228,7 @@ impl Confidential {
             fetch(FetchRequest {
                 tenant,
                 claims: crate::cae::request_claims(challenge, cae),
+                cae,
                 scopes,
                 context,
             })

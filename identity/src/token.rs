@@ -12,6 +12,8 @@ pub(crate) struct FetchRequest<'a> {
     pub(crate) tenant: &'a str,
     /// The `claims` to send: a challenge's claims and/or the CAE capability (`cp1`).
     pub(crate) claims: Option<std::borrow::Cow<'a, str>>,
+    /// Whether the caller asked for a CAE token (`enable_cae`).
+    pub(crate) cae: bool,
     pub(crate) scopes: &'a [&'a str],
     pub(crate) context: &'a Context<'a>,
 }

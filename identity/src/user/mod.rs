@@ -26,6 +26,8 @@ pub(crate) mod authorization_code;
 pub(crate) mod device_code;
 #[cfg(feature = "tokio")]
 pub(crate) mod interactive_browser;
+#[cfg(feature = "secret_service")]
+mod keyring;
 #[cfg(feature = "tokio")]
 mod loopback;
 pub(crate) mod on_behalf_of;
@@ -229,21 +231,35 @@ impl Account {
             .clone()
     }
 
-    fn refresh_token(&self) -> Option<Secret> {
-        let record = self.record()?;
+    /// The account's refresh token: the one this process holds, else the persistent cache's
+    /// (the CAE cache's for a CAE request).
+    ///
+    /// # Errors
+    /// The persistent cache cannot be encrypted and may not be a plain file.
+    async fn refresh_token(&self, cae: bool) -> azure_core::Result<Option<Secret>> {
+        if let Some(cache) = &self.persistent {
+            cache.check_usable().await?;
+        }
+        let Some(record) = self.record() else {
+            return Ok(None);
+        };
         let known = {
             let store = refresh_tokens().lock().unwrap_or_else(|e| e.into_inner());
             store.get(&account_key(&record)).cloned()
         };
-        known.or_else(|| self.persistent.as_ref()?.refresh_token(&record))
+        match (known, &self.persistent) {
+            (Some(known), _) => Ok(Some(known)),
+            (None, Some(cache)) => cache.refresh_token(&record, cae).await,
+            (None, None) => Ok(None),
+        }
     }
 
     /// Keeps the grant's account and refresh token (Entra rotates them: the newest wins), in
-    /// the process and, when configured, in the persistent cache.
-    pub(crate) async fn remember(&self, grant: &UserGrant, tenant: &str) {
+    /// the process and, when configured, in the persistent cache (the CAE one for `cae`).
+    pub(crate) async fn remember(&self, grant: &UserGrant, tenant: &str, cae: bool) {
         self.remember_in_process(grant);
         if let (Some(cache), Some(record)) = (&self.persistent, self.record()) {
-            cache.store(&record, grant, tenant).await;
+            cache.store(&record, grant, tenant, cae).await;
         }
     }
 
@@ -327,10 +343,12 @@ impl<'c> SignIn<'c> {
         Fut: Future<Output = azure_core::Result<UserGrant>>,
     {
         let _one_at_a_time = self.account.sign_in.lock().await;
-        if let Some(rt) = self.account.refresh_token() {
+        if let Some(rt) = self.account.refresh_token(request.cae).await? {
             match refresh(self.core, &request, &rt, self.client_auth).await {
                 Ok(grant) => {
-                    self.account.remember(&grant, request.tenant).await;
+                    self.account
+                        .remember(&grant, request.tenant, request.cae)
+                        .await;
                     return Ok(grant.token);
                 }
                 Err(e) if refused(&e) => {
@@ -354,9 +372,9 @@ impl<'c> SignIn<'c> {
                  disable_automatic_authentication set: call authenticate() first",
             ));
         }
-        let tenant = request.tenant;
+        let (tenant, cae) = (request.tenant, request.cae);
         let grant = interactive(request).await?;
-        self.account.remember(&grant, tenant).await;
+        self.account.remember(&grant, tenant, cae).await;
         Ok(grant.token)
     }
 
@@ -376,11 +394,14 @@ impl<'c> SignIn<'c> {
         let request = FetchRequest {
             tenant: &self.core.tenant_id,
             claims: None,
+            cae: false,
             scopes,
             context: &options.method_options.context,
         };
         let grant = interactive(request).await?;
-        self.account.remember(&grant, &self.core.tenant_id).await;
+        self.account
+            .remember(&grant, &self.core.tenant_id, false)
+            .await;
         grant.record.ok_or_else(|| {
             credential_error(
                 "the token endpoint's answer named no account (no client_info or id_token): \

@@ -4,22 +4,40 @@
 
     persistent_cache.py sign-in AUTHORITY CACHE_NAME     # device code (the emulator approves it);
                                                          # prints the AuthenticationRecord JSON
-    persistent_cache.py silent AUTHORITY CACHE_NAME RECORD_FILE SCOPE
-                                                         # no prompt allowed; prints the token's upn
+    persistent_cache.py silent AUTHORITY CACHE_NAME RECORD_FILE SCOPE [cae|retry]
+                                                         # no prompt allowed; prints the token's upn.
+                                                         # retry: once more after 0.5 s when the cache
+                                                         # looked empty (msal-extensions reads without
+                                                         # the lock while another Python process's
+                                                         # FilePersistence truncates and rewrites it)
+    persistent_cache.py dump CACHE_NAME SUFFIX           # prints the cache (".nocae" or ".cae") as
+                                                         # msal-extensions reads it
 
 HOME decides where the cache lives (~/.IdentityService/CACHE_NAME.nocae); REQUESTS_CA_BUNDLE
-trusts the emulator.
+trusts the emulator. With ENTRA_TEST_CACHE_ENCRYPTED=1 the cache must be encrypted
+(allow_unencrypted_storage=False): on Linux msal-extensions keeps it in the Secret Service that
+DBUS_SESSION_BUS_ADDRESS reaches, through libsecret (PyGObject).
 """
 
 import json
+import os
 import sys
 
 from azure.identity import AuthenticationRecord, DeviceCodeCredential, TokenCachePersistenceOptions
 
 
 def main():
+    encrypted = os.environ.get("ENTRA_TEST_CACHE_ENCRYPTED") == "1"
+    if sys.argv[1] == "dump":
+        from azure.identity._persistent_cache import _get_persistence
+        name, suffix = sys.argv[2:4]
+        persistence = _get_persistence(allow_unencrypted=not encrypted, account_name="MSALCache",
+                                       cache_name=name + suffix)
+        print(json.dumps({"persistence": type(persistence).__name__,
+                          "cache": json.loads(persistence.load() or "{}")}))
+        return 0
     mode, authority, name = sys.argv[1:4]
-    options = TokenCachePersistenceOptions(name=name, allow_unencrypted_storage=True)
+    options = TokenCachePersistenceOptions(name=name, allow_unencrypted_storage=not encrypted)
     common = {"disable_instance_discovery": True, "cache_persistence_options": options}
     if mode == "sign-in":
         credential = DeviceCodeCredential(prompt_callback=lambda *a: None, authority=authority,
@@ -28,6 +46,8 @@ def main():
         print(record.serialize())
         return 0
     record_file, scope = sys.argv[4:6]
+    cae = sys.argv[6:7] == ["cae"]
+    retry = sys.argv[6:7] == ["retry"]
     with open(record_file, encoding="utf-8") as f:
         record = AuthenticationRecord.deserialize(f.read())
 
@@ -37,7 +57,14 @@ def main():
     # The record names the authority and tenant.
     credential = DeviceCodeCredential(authentication_record=record, disable_automatic_authentication=True,
                                       prompt_callback=refuse, **common)
-    token = credential.get_token(scope)
+    try:
+        token = credential.get_token(scope, enable_cae=cae)
+    except Exception:  # pylint: disable=broad-except
+        if not retry:
+            raise
+        import time
+        time.sleep(0.5)
+        token = credential.get_token(scope, enable_cae=cae)
     import jwt
     claims = jwt.decode(token.token, options={"verify_signature": False})
     print(json.dumps({"upn": claims.get("upn") or claims.get("preferred_username"), "aud": claims["aud"]}))
