@@ -83,6 +83,11 @@ pub struct ClientCertificateCredentialOptions {
     /// one token request per identity and scope across them (see [`crate::shared_cache`]).
     /// (Addition beyond upstream.)
     pub shared_token_cache: Option<crate::SharedTokenCache>,
+    /// Keep the application's tokens across runs in MSAL's persistent token cache, shared with
+    /// the Python and JavaScript libraries' `cache_persistence_options` (see
+    /// [`crate::TokenCachePersistenceOptions`]): a token another run or program cached is used
+    /// until five minutes before it expires. (Addition beyond upstream.)
+    pub token_cache_persistence_options: Option<crate::TokenCachePersistenceOptions>,
     /// Environment, files and clock. (Addition beyond upstream; defaults to the real ones.)
     pub os: Os,
 }
@@ -381,7 +386,8 @@ impl ClientCertificateCredential {
             options.additionally_allowed_tenants,
             options.os,
         )?
-        .with_shared(options.shared_token_cache);
+        .with_shared(options.shared_token_cache)
+        .with_persistence(options.token_cache_persistence_options.as_ref())?;
         let signer = AssertionSigner::new(
             &certificate,
             options.password.as_ref(),

@@ -14,6 +14,7 @@ use crate::errors::{
 };
 use crate::os::Os;
 use crate::token::{FetchRequest, FetchedToken};
+use crate::user::persistent::AppKey;
 
 /// Per-request settings beyond upstream's [`TokenRequestOptions`] (which carries none), passed
 /// in its context.
@@ -85,6 +86,8 @@ pub(crate) struct Confidential {
     pub(crate) os: Os,
     allowed_tenants: Vec<String>,
     cache: TokenCache,
+    /// The application's tokens across runs and programs (MSAL's cache), if configured.
+    persistent: Option<crate::user::persistent::PersistentCache>,
     label: Label,
 }
 
@@ -108,8 +111,27 @@ impl Confidential {
             os,
             allowed_tenants,
             cache: TokenCache::default(),
+            persistent: None,
             label,
         })
+    }
+
+    /// The same core keeping the application's tokens in MSAL's persistent cache, as
+    /// `options` say (the Python and JavaScript libraries' `cache_persistence_options`).
+    ///
+    /// # Errors
+    /// An invalid cache name; no home directory; a cache that cannot be encrypted in a build
+    /// without the secret store while plain files are not allowed.
+    pub(crate) fn with_persistence(
+        mut self,
+        options: Option<&crate::TokenCachePersistenceOptions>,
+    ) -> azure_core::Result<Self> {
+        if let Some(options) = options {
+            self.persistent = Some(crate::user::persistent::PersistentCache::new(
+                options, &self.os,
+            )?);
+        }
+        Ok(self)
     }
 
     /// The same core over a shared (distributed) cache, when one is given: keyed by this
@@ -224,14 +246,27 @@ impl Confidential {
             tracing::trace!(credential = self.label.name, "token cache hit");
             return Ok(token);
         }
-        let request = || {
-            fetch(FetchRequest {
+        let persistent = self.persistent.as_ref();
+        let request = || async move {
+            let app = AppKey::new(self.client.authority(), &self.client_id, tenant);
+            if let (Some(cache), None) = (persistent, challenge)
+                && let Some(token) = cache.app_token(&app, scopes, cae).await?
+            {
+                tracing::debug!(credential = self.label.name, "persistent token cache hit");
+                return Ok(token);
+            }
+            let fetched = fetch(FetchRequest {
                 tenant,
                 claims: crate::cae::request_claims(challenge, cae),
                 cae,
                 scopes,
                 context,
             })
+            .await?;
+            if let Some(cache) = persistent {
+                cache.store_app_token(&app, scopes, &fetched, cae).await;
+            }
+            Ok(fetched)
         };
         let clock = self.os.clock.as_ref();
         // The fetching future is large; boxing it keeps the caller's future (and so every

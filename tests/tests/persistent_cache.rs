@@ -24,12 +24,14 @@ use std::sync::Arc;
 use azure_core::credentials::{TokenCredential, TokenRequestOptions};
 use azure_identity::os::{MapEnv, Os};
 use azure_identity::{
-    AuthenticationRecord, DeviceCodeCredential, DeviceCodeCredentialOptions, DeviceCodeInfo,
+    AuthenticationRecord, ClientSecretCredential, ClientSecretCredentialOptions,
+    DeviceCodeCredential, DeviceCodeCredentialOptions, DeviceCodeInfo,
     TokenCachePersistenceOptions, TokenRequestExtras,
 };
 use entra_emulator::{Emulator, Seed, well_known};
 
 const ARM: &str = "https://management.azure.com/.default";
+const VAULT: &str = "https://vault.azure.net/.default";
 const SCRIPT: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/real-clients/python/persistent_cache.py"
@@ -585,6 +587,79 @@ async fn cae_tokens_live_in_the_cae_cache() {
     let record = rust.authentication_record().unwrap();
     python_silently(&python, &emu, &home, "cae", &record, &["cae"]).await;
     assert_eq!(grant_types(&emu), ["refresh_token"]);
+}
+
+/// An application's token cached by Python `ClientSecretCredential` is used here with no
+/// token request, and one cached here by Python: in `home`'s cache (plain or encrypted).
+async fn app_tokens_are_shared(python: &str, home: &Home) {
+    let emu = emulator().await;
+    let secret_credential = || {
+        ClientSecretCredential::new(
+            well_known::TENANT_ID,
+            well_known::SECRET_APP_CLIENT_ID.into(),
+            well_known::CLIENT_SECRET.into(),
+            Some(ClientSecretCredentialOptions {
+                token_cache_persistence_options: Some(TokenCachePersistenceOptions {
+                    name: "app".into(),
+                    allow_unencrypted_storage: home.keyring.is_none(),
+                }),
+                client_options: emu.client_options(),
+                os: home.os(),
+                ..Default::default()
+            }),
+        )
+        .unwrap()
+    };
+    let python_token = |scope: &'static str| {
+        let url = emu.https_url();
+        let emu = &emu;
+        async move {
+            let args = [
+                "app",
+                &url,
+                "app",
+                well_known::TENANT_ID,
+                well_known::SECRET_APP_CLIENT_ID,
+                well_known::CLIENT_SECRET,
+                scope,
+            ];
+            run_python(python, emu, home, &args)
+                .await
+                .trim()
+                .to_string()
+        }
+    };
+    let token_requests = |emu: &Emulator| {
+        emu.requests()
+            .iter()
+            .filter(|r| r.form_field("grant_type").is_some())
+            .count()
+    };
+    // Python first: this crate's credential finds its token.
+    let from_python = python_token(VAULT).await;
+    emu.clear_requests();
+    let here = secret_credential().get_token(&[VAULT], None).await.unwrap();
+    assert_eq!(here.token.secret(), from_python);
+    assert_eq!(token_requests(&emu), 0, "no token request");
+    // This crate first: Python finds its token.
+    let from_rust = secret_credential().get_token(&[ARM], None).await.unwrap();
+    emu.clear_requests();
+    assert_eq!(python_token(ARM).await, from_rust.token.secret());
+    assert_eq!(token_requests(&emu), 0, "no token request");
+}
+
+#[tokio::test]
+async fn app_tokens_are_shared_in_a_file() {
+    let Some(python) = python() else { return };
+    app_tokens_are_shared(&python, &Home::plain()).await;
+}
+
+#[tokio::test]
+async fn app_tokens_are_shared_in_the_keyring() {
+    let (Some(python), Some(home)) = (keyring_python(), Home::with_keyring()) else {
+        return;
+    };
+    app_tokens_are_shared(&python, &home).await;
 }
 
 /// Three Python processes and three credentials here write one cache at once, each its own

@@ -22,13 +22,14 @@ use std::path::PathBuf;
 #[cfg(feature = "secret_service")]
 use std::sync::Arc;
 
-use azure_core::credentials::Secret;
+use azure_core::credentials::{AccessToken, Secret};
 use serde_json::{Map, Value, json};
 use time::Duration;
 
 use super::{AuthenticationRecord, UserGrant};
 use crate::errors::credential_error;
 use crate::os::Os;
+use crate::token::FetchedToken;
 
 /// Where and how a user credential persists its tokens.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -312,6 +313,86 @@ impl PersistentCache {
         realm: &str,
         cae: bool,
     ) {
+        let now = self.os.now().unix_timestamp();
+        self.merge(cae, entries(record, grant, realm, now)).await;
+    }
+
+    /// An application's access token for `scopes` (client credentials: no account), as any
+    /// MSAL client keeps it, if it has more than the refresh margin to live.
+    ///
+    /// # Errors
+    /// The cache cannot be encrypted and `allow_unencrypted_storage` is not set.
+    pub(crate) async fn app_token(
+        &self,
+        app: &AppKey<'_>,
+        scopes: &[&str],
+        cae: bool,
+    ) -> azure_core::Result<Option<FetchedToken>> {
+        let store = self.store_in_use().await?;
+        let cache = self.load(&store, cae).await;
+        let now = self.os.now().unix_timestamp();
+        let number = |t: &Value, key: &str| text(t, key).parse::<i64>().ok();
+        let Some(tokens) = cache.get("AccessToken").and_then(Value::as_object) else {
+            return Ok(None);
+        };
+        let best = tokens
+            .values()
+            .filter(|t| {
+                let target: Vec<String> =
+                    text(t, "target").split(' ').map(str::to_string).collect();
+                text(t, "home_account_id").is_empty()
+                    && environment(&text(t, "environment")) == app.environment
+                    && text(t, "client_id") == app.client.to_ascii_lowercase()
+                    && text(t, "realm") == app.realm.to_ascii_lowercase()
+                    && scopes
+                        .iter()
+                        .all(|s| target.contains(&s.to_ascii_lowercase()))
+                    && number(t, "refresh_on").is_none_or(|r| now < r)
+            })
+            .filter_map(|t| Some((number(t, "expires_on")?, t.get("secret")?.as_str()?)))
+            .filter(|(expires, secret)| {
+                *expires - now > crate::cache::REFRESH_MARGIN.whole_seconds() && !secret.is_empty()
+            })
+            .max_by_key(|(expires, _)| *expires);
+        Ok(best.and_then(|(expires, secret)| {
+            Some(FetchedToken {
+                token: AccessToken::new(
+                    secret.to_string(),
+                    time::OffsetDateTime::from_unix_timestamp(expires).ok()?,
+                ),
+                refresh_at: None,
+            })
+        }))
+    }
+
+    /// Adds an application's access token for `scopes`, keeping every other entry.
+    pub(crate) async fn store_app_token(
+        &self,
+        app: &AppKey<'_>,
+        scopes: &[&str],
+        fetched: &FetchedToken,
+        cae: bool,
+    ) {
+        let mut sorted: Vec<&str> = scopes.to_vec();
+        sorted.sort_unstable();
+        let target = sorted.join(" ");
+        let names = Names {
+            home: "",
+            env: app.environment.clone(),
+            client: app.client,
+            realm: app.realm,
+            target: &target,
+        };
+        let now = self.os.now().unix_timestamp();
+        let (section, key, mut entry) = names.access_token(&fetched.token, now);
+        // MSAL writes no account for an application: `null`, keyed as "".
+        entry["home_account_id"] = Value::Null;
+        self.merge(cae, vec![(section, key, entry), names.app_metadata()])
+            .await;
+    }
+
+    /// Writes `entries` into the cache under msal-extensions' lock, keeping every other entry.
+    async fn merge(&self, cae: bool, entries: Vec<Entry>) {
         let store = match self.store_in_use().await {
             Ok(store) => store,
             Err(e) => {
@@ -339,7 +420,7 @@ impl PersistentCache {
             }
         };
         let mut cache = self.load(&store, cae).await;
-        for (section, key, entry) in entries(record, grant, realm, self.os.now().unix_timestamp()) {
+        for (section, key, entry) in entries {
             let map = cache
                 .entry(section)
                 .or_insert_with(|| Value::Object(Map::new()));
@@ -349,6 +430,29 @@ impl PersistentCache {
         }
         let text = serde_json::to_vec_pretty(&Value::Object(cache)).unwrap_or_default();
         self.save(&store, cae, &text).await;
+    }
+}
+
+/// Which application's tokens: MSAL's environment (the authority's host), client and realm
+/// (the tenant).
+#[derive(Debug)]
+pub(crate) struct AppKey<'a> {
+    pub(crate) environment: String,
+    pub(crate) client: &'a str,
+    pub(crate) realm: &'a str,
+}
+
+impl<'a> AppKey<'a> {
+    /// The key of `client`'s tokens in `realm` at the authority `authority`.
+    pub(crate) fn new(authority: &url::Url, client: &'a str, realm: &'a str) -> Self {
+        Self {
+            environment: authority
+                .host_str()
+                .unwrap_or_default()
+                .to_ascii_lowercase(),
+            client,
+            realm,
+        }
     }
 }
 
@@ -383,8 +487,8 @@ impl Names<'_> {
         entry
     }
 
-    fn access_token(&self, grant: &UserGrant, now: i64) -> Entry {
-        let (env, expires) = (&self.env, grant.token.token.expires_on.unix_timestamp());
+    fn access_token(&self, token: &AccessToken, now: i64) -> Entry {
+        let (env, expires) = (&self.env, token.expires_on.unix_timestamp());
         let extra = json!({
             "target": self.target, "realm": self.realm, "token_type": "Bearer",
             "cached_at": now.to_string(), "expires_on": expires.to_string(),
@@ -398,7 +502,7 @@ impl Names<'_> {
             self.realm,
             self.target,
         ]);
-        let secret = grant.token.token.token.secret();
+        let secret = token.token.secret();
         (
             "AccessToken".into(),
             key,
@@ -463,7 +567,7 @@ fn entries(record: &AuthenticationRecord, grant: &UserGrant, realm: &str, now: i
         target: &grant.target,
     };
     let mut out = vec![
-        names.access_token(grant, now),
+        names.access_token(&grant.token.token, now),
         names.account(record, grant),
         names.app_metadata(),
     ];
@@ -578,6 +682,58 @@ mod tests {
     async fn rt(c: &PersistentCache, record: &AuthenticationRecord, cae: bool) -> Option<String> {
         let found = c.refresh_token(record, cae).await.unwrap();
         found.map(|s| s.secret().to_string())
+    }
+
+    #[tokio::test]
+    async fn app_tokens_are_found_by_client_tenant_and_scopes_until_five_minutes_before_expiry() {
+        let clock = Arc::new(ManualClock::new(
+            time::OffsetDateTime::UNIX_EPOCH + Duration::days(9000),
+        ));
+        let fs = Arc::new(MemoryFs::default());
+        let c = cache(fs.clone(), clock.clone());
+        let authority = url::Url::parse("https://Login.Example:8443/").unwrap();
+        let app = AppKey::new(&authority, "C", "T");
+        let fetched = FetchedToken {
+            token: AccessToken::new("app-token", clock.now() + Duration::hours(1)),
+            refresh_at: None,
+        };
+        c.store_app_token(&app, &["b", "a"], &fetched, false).await;
+        let found = |app: AppKey<'static>, scopes: &'static [&'static str]| {
+            let c = c.clone();
+            async move {
+                let token = c.app_token(&app, scopes, false).await.unwrap();
+                token.map(|t| t.token.token.secret().to_string())
+            }
+        };
+        let key = |client, realm| AppKey::new(&authority, client, realm);
+        assert_eq!(
+            found(key("c", "t"), &["a"]).await.as_deref(),
+            Some("app-token")
+        );
+        assert_eq!(
+            found(key("C", "T"), &["a", "b"]).await.as_deref(),
+            Some("app-token")
+        );
+        assert_eq!(found(key("C", "T"), &["x"]).await, None);
+        assert_eq!(found(key("D", "T"), &["a"]).await, None);
+        assert_eq!(found(key("C", "U"), &["a"]).await, None);
+        // MSAL's shape: no account, sorted target.
+        let file: Value = serde_json::from_slice(
+            &fs.files.lock().unwrap()[Path::new("/home/u/.IdentityService/t.nocae")],
+        )
+        .unwrap();
+        let entry = &file["AccessToken"]["-login.example-accesstoken-c-t-a b"];
+        assert!(entry["home_account_id"].is_null(), "{file}");
+        assert!(
+            file["AppMetadata"]["appmetadata-login.example-C"].is_object(),
+            "{file}"
+        );
+        clock.advance(Duration::minutes(55) + Duration::seconds(1));
+        assert_eq!(
+            found(key("C", "T"), &["a"]).await,
+            None,
+            "within the refresh margin"
+        );
     }
 
     #[tokio::test]

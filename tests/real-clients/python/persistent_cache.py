@@ -10,6 +10,8 @@
                                                          # looked empty (msal-extensions reads without
                                                          # the lock while another Python process's
                                                          # FilePersistence truncates and rewrites it)
+    persistent_cache.py app AUTHORITY CACHE_NAME TENANT CLIENT_ID SECRET SCOPE
+                                                         # ClientSecretCredential; prints the token
     persistent_cache.py dump CACHE_NAME SUFFIX           # prints the cache (".nocae" or ".cae") as
                                                          # msal-extensions reads it
 
@@ -38,6 +40,14 @@ def main():
         return 0
     mode, authority, name = sys.argv[1:4]
     options = TokenCachePersistenceOptions(name=name, allow_unencrypted_storage=not encrypted)
+    if mode == "app":
+        from azure.identity import ClientSecretCredential
+        tenant, client_id, secret, scope = sys.argv[4:8]
+        credential = ClientSecretCredential(tenant, client_id, secret, authority=authority,
+                                            disable_instance_discovery=True,
+                                            cache_persistence_options=options)
+        print(credential.get_token(scope).token)
+        return 0
     common = {"disable_instance_discovery": True, "cache_persistence_options": options}
     if mode == "sign-in":
         credential = DeviceCodeCredential(prompt_callback=lambda *a: None, authority=authority,
