@@ -36,6 +36,15 @@ pub struct ReadyInfo {
     /// `az cloud register --endpoint-resource-manager`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub arm_url: Option<String>,
+    /// Transparent mode's proxy (`http://127.0.0.1:PORT`): with it as `HTTPS_PROXY` and
+    /// `HTTP_PROXY`, a program reaches the emulator under Azure's own host names (the
+    /// `transparent` profile sets it up).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy_url: Option<String>,
+    /// The CA bundle a program in transparent mode trusts: the transparent-mode CA (which may
+    /// sign only for the Azure hosts the emulator answers as) and the main CA.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transparent_ca_bundle_path: Option<PathBuf>,
 }
 
 impl ReadyInfo {

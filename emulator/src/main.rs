@@ -43,6 +43,10 @@ struct RunArgs {
     /// `arm_url` says which).
     #[arg(long, global = true, default_value_t = 0)]
     arm_port: u16,
+    /// Transparent mode's proxy port (HTTP proxy answering as Azure's hosts); 0, the default,
+    /// picks a free one (the ready file's `proxy_url` says which).
+    #[arg(long, global = true, default_value_t = 0)]
+    proxy_port: u16,
     /// Where the Azure Arc endpoint writes challenge files
     /// [default: /var/opt/azcmagent/tokens when writable, else STATE_DIR/arc-tokens].
     #[arg(long, global = true)]
@@ -198,6 +202,7 @@ async fn start(args: &RunArgs, state_dir: PathBuf) -> Result<Emulator, String> {
         .http_port(args.http_port)
         .service_fabric_port(args.service_fabric_port)
         .arm_port(args.arm_port)
+        .proxy_port(args.proxy_port)
         .start()
         .await
         .map_err(|e| e.to_string())

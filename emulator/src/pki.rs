@@ -131,11 +131,68 @@ fn loopback_constraints() -> NameConstraints {
     }
 }
 
+/// The Azure host names transparent mode answers for, and so the only names its CA may sign
+/// for. A DNS constraint also permits the name's subdomains (`vault.azure.net` covers every
+/// vault).
+pub(crate) const TRANSPARENT_NAMES: &[&str] = &[
+    "login.microsoftonline.com",
+    "login.microsoft.com",
+    "login.windows.net",
+    "sts.windows.net",
+    "management.azure.com",
+    "management.core.windows.net",
+    "vault.azure.net",
+];
+
+/// The names the transparent-mode CA may sign for: Azure's hosts the emulator answers for,
+/// nothing else. Trusting it lets the emulator stand in for those hosts only.
+fn transparent_constraints() -> NameConstraints {
+    NameConstraints {
+        permitted_subtrees: TRANSPARENT_NAMES
+            .iter()
+            .map(|name| GeneralSubtree::DnsName((*name).to_string()))
+            .collect(),
+        excluded_subtrees: Vec::new(),
+    }
+}
+
+/// Which of the emulator's two certificate authorities.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CaKind {
+    /// `ca.pem`: the loopback listeners (`127.0.0.1`, `localhost`, `::1`).
+    Loopback,
+    /// `transparent-ca.pem`: Azure's own host names, for transparent (proxy) mode.
+    Transparent,
+}
+
+impl CaKind {
+    fn file_stem(self) -> &'static str {
+        match self {
+            Self::Loopback => "ca",
+            Self::Transparent => "transparent-ca",
+        }
+    }
+
+    fn common_name(self) -> &'static str {
+        match self {
+            Self::Loopback => "Entra Emulator Local CA",
+            Self::Transparent => "Entra Emulator Transparent Mode CA",
+        }
+    }
+
+    fn constraints(self) -> NameConstraints {
+        match self {
+            Self::Loopback => loopback_constraints(),
+            Self::Transparent => transparent_constraints(),
+        }
+    }
+}
+
 /// The CA certificate's parameters.
-fn ca_params() -> CertificateParams {
+fn ca_params(kind: CaKind) -> CertificateParams {
     let mut params = CertificateParams::default();
     let mut dn = DistinguishedName::new();
-    dn.push(DnType::CommonName, "Entra Emulator Local CA");
+    dn.push(DnType::CommonName, kind.common_name());
     dn.push(DnType::OrganizationName, "entra-emulator");
     params.distinguished_name = dn;
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -144,7 +201,7 @@ fn ca_params() -> CertificateParams {
         KeyUsagePurpose::CrlSign,
         KeyUsagePurpose::DigitalSignature,
     ];
-    params.name_constraints = Some(loopback_constraints());
+    params.name_constraints = Some(kind.constraints());
     validity(&mut params, crate::clock::wall_clock(), CA_VALIDITY_DAYS);
     params
 }
@@ -192,8 +249,13 @@ impl LocalCa {
     /// missing, damaged, expiring or unconstrained certificate is re-issued from it, so clients
     /// that trust the CA keep trusting it.
     pub(crate) fn load_or_create(dir: &Path) -> io::Result<Self> {
-        let cert_path = dir.join("ca.pem");
-        let key_path = dir.join("ca-key.pem");
+        Self::load_or_create_kind(dir, CaKind::Loopback)
+    }
+
+    /// [`load_or_create`](Self::load_or_create) for either CA (`{stem}.pem`, `{stem}-key.pem`).
+    pub(crate) fn load_or_create_kind(dir: &Path, kind: CaKind) -> io::Result<Self> {
+        let cert_path = dir.join(format!("{}.pem", kind.file_stem()));
+        let key_path = dir.join(format!("{}-key.pem", kind.file_stem()));
         let key = load_or_create_ca_key(&key_path, &cert_path)?;
         let existing = std::fs::read_to_string(&cert_path).unwrap_or_default();
         let cert_pem = if ca_cert_is_current(&existing, &key) {
@@ -202,7 +264,7 @@ impl LocalCa {
             if !existing.is_empty() {
                 tracing::warn!(path = %cert_path.display(), "re-issuing the CA certificate from the existing key");
             }
-            let cert = ca_params()
+            let cert = ca_params(kind)
                 .self_signed(&key)
                 .map_err(|e| err("creating the CA certificate", e))?;
             write_atomic(&cert_path, cert.pem().as_bytes(), false)?;
@@ -240,16 +302,40 @@ impl LocalCa {
     /// Issues a TLS server certificate for localhost, 127.0.0.1 and ::1 and builds a rustls
     /// configuration serving it over HTTP/2 and HTTP/1.1.
     pub(crate) fn server_config(&self) -> io::Result<Arc<rustls::ServerConfig>> {
+        self.server_config_for(
+            "localhost",
+            vec![
+                SanType::DnsName("localhost".try_into().map_err(|e| err("SAN", e))?),
+                SanType::IpAddress(std::net::Ipv4Addr::LOCALHOST.into()),
+                SanType::IpAddress(std::net::Ipv6Addr::LOCALHOST.into()),
+            ],
+        )
+    }
+
+    /// A rustls configuration serving a new certificate for the DNS name `host` (transparent
+    /// mode issues one per Azure host a client asks for).
+    pub(crate) fn server_config_for_host(
+        &self,
+        host: &str,
+    ) -> io::Result<Arc<rustls::ServerConfig>> {
+        let name = host
+            .to_string()
+            .try_into()
+            .map_err(|e| err("the certificate's host name", e))?;
+        self.server_config_for(host, vec![SanType::DnsName(name)])
+    }
+
+    fn server_config_for(
+        &self,
+        common_name: &str,
+        names: Vec<SanType>,
+    ) -> io::Result<Arc<rustls::ServerConfig>> {
         let key = KeyPair::generate().map_err(|e| err("generating the server key", e))?;
         let mut params = CertificateParams::default();
         params
             .distinguished_name
-            .push(DnType::CommonName, "localhost");
-        params.subject_alt_names = vec![
-            SanType::DnsName("localhost".try_into().map_err(|e| err("SAN", e))?),
-            SanType::IpAddress(std::net::Ipv4Addr::LOCALHOST.into()),
-            SanType::IpAddress(std::net::Ipv6Addr::LOCALHOST.into()),
-        ];
+            .push(DnType::CommonName, common_name);
+        params.subject_alt_names = names;
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         validity(&mut params, crate::clock::wall_clock(), 365);

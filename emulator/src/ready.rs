@@ -29,6 +29,8 @@ pub(crate) struct ProfileInputs<'a> {
     pub(crate) now: time::OffsetDateTime,
     /// The first seeded Key Vault's URL (`AZURE_KEYVAULT_URL`).
     pub(crate) key_vault_url: Option<&'a str>,
+    /// Transparent mode: the proxy's URL and the CA bundle its clients trust.
+    pub(crate) transparent: Option<(&'a str, &'a Path)>,
 }
 
 fn base(inputs: &ProfileInputs<'_>) -> BTreeMap<String, String> {
@@ -79,6 +81,7 @@ const PROFILES: &[(&str, Builder)] = &[
     ("azure_cli", azure_cli),
     ("azure_developer_cli", azure_developer_cli),
     ("azure_pipelines", azure_pipelines),
+    ("transparent", transparent),
 ];
 
 /// Computes every profile the seed supports.
@@ -101,16 +104,56 @@ fn app_env(inputs: &ProfileInputs<'_>, tenant: &str, client_id: &str) -> Env {
     )
 }
 
-/// The first application with a secret that has not expired.
-fn client_secret(inputs: &ProfileInputs<'_>) -> Option<Env> {
-    let (app, secret) = inputs.directory.seed.applications.iter().find_map(|a| {
+/// The first application with a secret that has not expired, and the secret.
+fn secret_app<'a>(inputs: &ProfileInputs<'a>) -> Option<(&'a crate::config::Application, String)> {
+    inputs.directory.seed.applications.iter().find_map(|a| {
         a.secrets
             .iter()
             .find(|s| s.expires.is_none_or(|e| e > inputs.now))
-            .map(|s| (a, s))
-    })?;
+            .map(|s| (a, s.value.clone()))
+    })
+}
+
+/// The first application with a secret that has not expired.
+fn client_secret(inputs: &ProfileInputs<'_>) -> Option<Env> {
+    let (app, secret) = secret_app(inputs)?;
     let env = app_env(inputs, &app.tenant, &app.client_id);
-    Some(with(env, &[("AZURE_CLIENT_SECRET", secret.value.clone())]))
+    Some(with(env, &[("AZURE_CLIENT_SECRET", secret)]))
+}
+
+/// Transparent mode: the proxy and its CA bundle, the secret application's credentials and no
+/// authority override; the first vault under its Azure name. Managed identity works too (IMDS
+/// through `HTTP_PROXY`).
+fn transparent(inputs: &ProfileInputs<'_>) -> Option<Env> {
+    let (proxy, bundle) = inputs.transparent?;
+    let bundle = bundle.display().to_string();
+    let mut vars = BTreeMap::new();
+    for name in [
+        "SSL_CERT_FILE",
+        "REQUESTS_CA_BUNDLE",
+        "CURL_CA_BUNDLE",
+        "NODE_EXTRA_CA_CERTS",
+    ] {
+        vars.insert(name.to_string(), bundle.clone());
+    }
+    for name in ["HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy"] {
+        vars.insert(name.to_string(), proxy.to_string());
+    }
+    vars.insert("NO_PROXY".into(), "127.0.0.1,localhost,::1".into());
+    vars.insert("no_proxy".into(), "127.0.0.1,localhost,::1".into());
+    if let Some(vault) = inputs.directory.seed.key_vaults.first() {
+        let url = format!(
+            "https://{}.vault.azure.net",
+            vault.name.to_ascii_lowercase()
+        );
+        vars.insert("AZURE_KEYVAULT_URL".into(), url);
+    }
+    if let Some((app, secret)) = secret_app(inputs) {
+        vars.insert("AZURE_TENANT_ID".into(), app.tenant.clone());
+        vars.insert("AZURE_CLIENT_ID".into(), app.client_id.clone());
+        vars.insert("AZURE_CLIENT_SECRET".into(), secret);
+    }
+    Some(vars)
 }
 
 /// The first application with a generated certificate: the app's env, the certificate's

@@ -330,11 +330,14 @@ fn issued_by(shared: &Shared, tenant: &str, issuer: &str) -> bool {
         rest.and_then(|r| strip_suffix_ci(r, suffix))
             .is_some_and(|t| t.eq_ignore_ascii_case(tenant))
     };
+    let v2_from = |origin: &str| {
+        let rest = strip_prefix_ci(issuer, origin).and_then(|r| r.strip_prefix('/'));
+        is_tenant(rest, "/v2.0")
+    };
     is_tenant(strip_prefix_ci(issuer, "https://sts.windows.net/"), "/")
-        || shared.https_origin.get().is_some_and(|origin| {
-            let rest = strip_prefix_ci(issuer, origin).and_then(|r| r.strip_prefix('/'));
-            is_tenant(rest, "/v2.0")
-        })
+        || shared.https_origin.get().is_some_and(|origin| v2_from(origin))
+        // Tokens issued through transparent mode name Entra's public authority.
+        || v2_from(crate::routes::PUBLIC_AUTHORITY)
 }
 
 fn strip_prefix_ci<'t>(text: &'t str, prefix: &str) -> Option<&'t str> {

@@ -188,10 +188,21 @@ async fn subscription(
 
 async fn metadata(
     State(s): State<Arc<Shared>>,
+    transparent: Option<axum::Extension<super::Transparent>>,
     uri: axum::http::Uri,
 ) -> Result<Response, ArmError> {
     let version = api_version(uri.query())?;
-    let login = s.https_origin.get().cloned().unwrap_or_default();
-    let arm_url = s.arm_url.get().cloned().unwrap_or_default();
+    // Through transparent mode the emulator is Azure's public cloud, under Azure's names.
+    let (login, arm_url) = if transparent.is_some() {
+        (
+            super::PUBLIC_AUTHORITY.to_string(),
+            "https://management.azure.com".to_string(),
+        )
+    } else {
+        (
+            s.https_origin.get().cloned().unwrap_or_default(),
+            s.arm_url.get().cloned().unwrap_or_default(),
+        )
+    };
     Ok(Json(arm::metadata(&version, &arm_url, &login)).into_response())
 }

@@ -18,7 +18,7 @@ use axum::routing::get;
 use axum::{Extension, Json};
 use serde_json::{Value, json};
 
-use super::{Origin, Route, observe, tagged};
+use super::{Origin, Route, Transparent, observe, tagged};
 use crate::assertion::format_time;
 use crate::faults::Endpoint;
 use crate::resources::access::{self, Caller, Rejection, Requirements};
@@ -186,7 +186,8 @@ fn check(
     };
     let caller = access::authenticate(shared, authorization, &requirements).map_err(|r| {
         let failed = r.check().to_string();
-        Box::new((unauthorized(shared, &tenant, &r), Some(failed)))
+        let transparent = request.extensions().get::<Transparent>().is_some();
+        Box::new((unauthorized(shared, &tenant, transparent, &r), Some(failed)))
     })?;
     let version = query_param(request.uri().query(), "api-version");
     match version {
@@ -208,8 +209,18 @@ fn check(
 }
 
 /// The 401 for a rejected token, with the challenge a client needs to get a good one.
-fn unauthorized(shared: &Shared, tenant: &str, rejection: &Rejection) -> KeyVaultError {
-    let authority = shared.https_origin.get().cloned().unwrap_or_default();
+fn unauthorized(
+    shared: &Shared,
+    tenant: &str,
+    transparent: bool,
+    rejection: &Rejection,
+) -> KeyVaultError {
+    // Through transparent mode the client knows the emulator as Entra's public authority.
+    let authority = if transparent {
+        super::PUBLIC_AUTHORITY.to_string()
+    } else {
+        shared.https_origin.get().cloned().unwrap_or_default()
+    };
     let message = match rejection {
         Rejection::Missing => "AKV10000: Request is missing a Bearer or PoP token.".to_string(),
         Rejection::Malformed => {

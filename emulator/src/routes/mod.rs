@@ -80,6 +80,14 @@ impl Origin {
     }
 }
 
+/// Marks a request that came through transparent mode (the proxy port), addressed to Azure's
+/// own host name: answers that name an authority name Entra's public one.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Transparent;
+
+/// The public authority transparent mode answers as.
+pub(crate) const PUBLIC_AUTHORITY: &str = "https://login.microsoftonline.com";
+
 type Route = MethodRouter<Arc<Shared>>;
 
 /// Tags `route` with `endpoint`: faults select on the tag and rejections take its shape.

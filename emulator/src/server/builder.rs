@@ -4,6 +4,7 @@ use super::files::refresh_token_file;
 use super::listener::serve;
 use super::lock::{LockError, StateLock};
 use super::*;
+use crate::pki::CaKind;
 use std::collections::BTreeMap;
 
 /// An error starting the emulator.
@@ -59,6 +60,7 @@ pub struct EmulatorBuilder {
     http_port: u16,
     service_fabric_port: u16,
     arm_port: u16,
+    proxy_port: u16,
     bind: IpAddr,
     control_token: Option<String>,
     idle_timeout: Option<Duration>,
@@ -75,6 +77,7 @@ impl Default for EmulatorBuilder {
             http_port: 0,
             service_fabric_port: 0,
             arm_port: 0,
+            proxy_port: 0,
             bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
             control_token: None,
             idle_timeout: None,
@@ -119,6 +122,13 @@ impl EmulatorBuilder {
     /// The Resource Manager listener's port (0, the default, picks a free port).
     pub fn arm_port(mut self, port: u16) -> Self {
         self.arm_port = port;
+        self
+    }
+
+    /// The transparent-mode proxy port (plain HTTP, `CONNECT` for Azure's hosts); 0, the
+    /// default, picks a free one.
+    pub fn proxy_port(mut self, port: u16) -> Self {
+        self.proxy_port = port;
         self
     }
 
@@ -199,6 +209,19 @@ impl EmulatorBuilder {
         let (http, http_addr) = bind(self.bind, self.http_port).await?;
         let (key_vaults, key_vault_addrs) = bind_key_vaults(self.bind, &shared).await?;
         let (arm, arm_addr) = bind(self.bind, self.arm_port).await?;
+        let (proxy, proxy_addr) = bind(self.bind, self.proxy_port).await?;
+        let transparent_ca = LocalCa::load_or_create_kind(&state_dir, CaKind::Transparent)
+            .map_err(|e| state_err(&e))?;
+        let transparent_ca_path = transparent_ca.path().to_path_buf();
+        // What a program in transparent mode trusts: Azure's names from the transparent CA,
+        // the loopback listeners (e.g. the device-code page) from the main one.
+        let bundle = format!("{}{}", transparent_ca.cert_pem(), ca.cert_pem());
+        crate::pki::write_atomic(
+            &state_dir.join(TRANSPARENT_BUNDLE),
+            bundle.as_bytes(),
+            false,
+        )
+        .map_err(|e| state_err(&e))?;
         let _ = shared.arm_url.set(format!("https://{arm_addr}"));
         let _ = shared.https_origin.set(format!("https://{https_addr}"));
 
@@ -209,6 +232,7 @@ impl EmulatorBuilder {
             service_fabric: (service_fabric, sf_tls),
             key_vaults,
             arm,
+            proxy: (proxy, transparent_ca),
         };
         let connections = super::listener::Connections::new(limits);
         let mut tasks = listeners.serve(&shared, &signal, &connections);
@@ -220,6 +244,8 @@ impl EmulatorBuilder {
             service_fabric_thumbprint: sf_thumbprint,
             key_vault_addrs,
             arm_addr,
+            proxy_addr,
+            transparent_ca_path,
             ca_pem: ca.cert_pem().to_string(),
             ca_der: ca.cert_der().to_vec(),
             ca_path: ca.path().to_path_buf(),
@@ -256,6 +282,9 @@ impl Emulator {
     }
 }
 
+/// The CA bundle transparent mode's clients trust, in the state directory.
+pub(super) const TRANSPARENT_BUNDLE: &str = "transparent-bundle.pem";
+
 /// The listeners, bound, with their TLS configurations.
 struct Listeners {
     https: (TcpListener, Arc<rustls::ServerConfig>),
@@ -265,6 +294,8 @@ struct Listeners {
     key_vaults: Vec<(String, TcpListener)>,
     /// Resource Manager (HTTPS, the main listener's certificate).
     arm: TcpListener,
+    /// Transparent mode's proxy (plain HTTP), and the CA it issues Azure host certificates from.
+    proxy: (TcpListener, LocalCa),
 }
 
 impl Listeners {
@@ -284,16 +315,40 @@ impl Listeners {
         };
         let (https, tls) = self.https;
         let (service_fabric, sf_tls) = self.service_fabric;
-        let vaults = self.key_vaults.into_iter().map(|(name, listener)| {
-            tokio::spawn(serve(
-                listener,
-                Some(TlsAcceptor::from(tls.clone())),
-                routes::key_vault::app(shared.clone(), &name),
-                signal.clone(),
-                connections.clone(),
-            ))
-        });
+        let vault_apps: Vec<(String, axum::Router)> = self
+            .key_vaults
+            .iter()
+            .map(|(name, _)| (name.clone(), routes::key_vault::app(shared.clone(), name)))
+            .collect();
+        let (proxy_listener, transparent_ca) = self.proxy;
+        let proxy = super::proxy::Proxy::new(
+            app("https"),
+            app("http"),
+            routes::arm::app(shared.clone()),
+            vault_apps.iter().cloned().collect(),
+            transparent_ca,
+        );
+        let vaults =
+            self.key_vaults
+                .into_iter()
+                .zip(vault_apps)
+                .map(|((_, listener), (_, vault))| {
+                    tokio::spawn(serve(
+                        listener,
+                        Some(TlsAcceptor::from(tls.clone())),
+                        vault,
+                        signal.clone(),
+                        connections.clone(),
+                    ))
+                });
         let mut tasks: Vec<JoinHandle<()>> = vaults.collect();
+        tasks.push(tokio::spawn(serve(
+            proxy_listener,
+            None,
+            super::listener::Handler::Proxy(Arc::new(proxy)),
+            signal.clone(),
+            connections.clone(),
+        )));
         tasks.push(tokio::spawn(serve(
             self.arm,
             Some(TlsAcceptor::from(tls.clone())),

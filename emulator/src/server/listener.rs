@@ -4,7 +4,7 @@
 use super::*;
 
 /// How long a TLS handshake may take before the connection is dropped.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+pub(super) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// File descriptors kept back from the connection cap for the emulator's own files, the
 /// listeners and the runtime.
@@ -141,14 +141,28 @@ impl Connections {
     }
 }
 
+/// What a listener serves: the emulator's routes, or transparent mode's proxy.
+#[derive(Debug, Clone)]
+pub(super) enum Handler {
+    Routes(axum::Router),
+    Proxy(Arc<super::proxy::Proxy>),
+}
+
+impl From<axum::Router> for Handler {
+    fn from(router: axum::Router) -> Self {
+        Self::Routes(router)
+    }
+}
+
 /// Accepts connections until shutdown; each connection is served on its own task.
 pub(super) async fn serve(
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
-    app: axum::Router,
+    app: impl Into<Handler>,
     mut shutdown: watch::Receiver<bool>,
     connections: Arc<Connections>,
 ) {
+    let handler = app.into();
     loop {
         let Some(permit) = connections.permit(&mut shutdown).await else {
             return;
@@ -163,7 +177,7 @@ pub(super) async fn serve(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let app = app.clone();
+        let handler = handler.clone();
         let tls = tls.clone();
         let shutdown = shutdown.clone();
         let guard = connections.enter(permit);
@@ -171,6 +185,13 @@ pub(super) async fn serve(
         let idle_timeout = connections.limits.idle_timeout;
         tokio::spawn(async move {
             let _guard = guard;
+            let app = match handler {
+                Handler::Routes(app) => app,
+                Handler::Proxy(proxy) => {
+                    super::proxy::serve_client(stream, proxy, shutdown, force, idle_timeout).await;
+                    return;
+                }
+            };
             match tls {
                 Some(acceptor) => {
                     let Ok(Ok(stream)) =
@@ -196,13 +217,13 @@ pub(super) async fn serve(
 
 /// How one connection is served: its protocol and idle timeout.
 #[derive(Debug, Clone, Copy)]
-struct ConnLimits {
-    idle_timeout: Duration,
+pub(super) struct ConnLimits {
+    pub(super) idle_timeout: Duration,
     /// HTTP/2 (negotiated by ALPN); HTTP/1.1 otherwise.
-    h2: bool,
+    pub(super) h2: bool,
 }
 
-async fn serve_connection<I>(
+pub(super) async fn serve_connection<I>(
     io: I,
     app: axum::Router,
     mut shutdown: watch::Receiver<bool>,

@@ -34,6 +34,7 @@ mod builder;
 mod files;
 mod listener;
 mod lock;
+mod proxy;
 
 pub use builder::{EmulatorBuilder, StartError};
 use files::write_workload_token;
@@ -51,6 +52,10 @@ pub struct Emulator {
     service_fabric_thumbprint: String,
     /// The Resource Manager listener's address.
     arm_addr: SocketAddr,
+    /// Transparent mode's proxy address.
+    proxy_addr: SocketAddr,
+    /// The transparent-mode CA certificate (trusted only by programs run in that mode).
+    transparent_ca_path: PathBuf,
     /// Vault name (as seeded) → its listener's address.
     key_vault_addrs: std::collections::BTreeMap<String, SocketAddr>,
     ca_pem: String,
@@ -107,6 +112,25 @@ impl Emulator {
     /// `/metadata/endpoints`; `az cloud register --endpoint-resource-manager` takes it.
     pub fn arm_url(&self) -> String {
         format!("https://{}", self.arm_addr)
+    }
+
+    /// Transparent mode's proxy (`http://127.0.0.1:PORT`): `HTTPS_PROXY`/`HTTP_PROXY` for a
+    /// program that should reach the emulator under Azure's own host names.
+    pub fn proxy_url(&self) -> String {
+        format!("http://{}", self.proxy_addr)
+    }
+
+    /// The transparent-mode CA certificate (`STATE_DIR/transparent-ca.pem`): it may sign only
+    /// for the Azure hosts transparent mode answers as. Trust it (with the main CA) in programs
+    /// run through [`proxy_url`](Self::proxy_url).
+    pub fn transparent_ca_path(&self) -> &Path {
+        &self.transparent_ca_path
+    }
+
+    /// The CA bundle a program in transparent mode trusts (`STATE_DIR/transparent-bundle.pem`):
+    /// the transparent-mode CA and the main CA.
+    pub fn transparent_ca_bundle_path(&self) -> PathBuf {
+        self.state_dir.join(builder::TRANSPARENT_BUNDLE)
     }
 
     /// The URL of the seeded Key Vault `name` (`https://127.0.0.1:PORT`, its own listener),
@@ -202,6 +226,8 @@ impl Emulator {
             .key_vaults
             .first()
             .and_then(|v| self.key_vault_url(&v.name));
+        let proxy_url = self.proxy_url();
+        let transparent_bundle = self.transparent_ca_bundle_path();
         let inputs = ProfileInputs {
             https_url: &self.https_url(),
             http_url: &self.http_url(),
@@ -213,6 +239,7 @@ impl Emulator {
             federated_token_file: token_file.exists().then_some(token_file.as_path()),
             now: self.shared.now(),
             key_vault_url: first_vault.as_deref(),
+            transparent: Some((&proxy_url, &transparent_bundle)),
         };
         ReadyInfo {
             https_url: self.https_url(),
@@ -225,6 +252,8 @@ impl Emulator {
             pid: Some(std::process::id()),
             key_vaults: self.key_vault_urls(),
             arm_url: Some(self.arm_url()),
+            proxy_url: Some(proxy_url.clone()),
+            transparent_ca_bundle_path: Some(transparent_bundle.clone()),
         }
     }
 
