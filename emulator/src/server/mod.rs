@@ -201,6 +201,38 @@ impl Emulator {
         builder.build().unwrap_or_default()
     }
 
+    /// An HTTP client in transparent mode: every request goes through
+    /// [`proxy_url`](Self::proxy_url) and trusts the transparent-mode CA (and the main one), so
+    /// `https://login.microsoftonline.com`, `https://management.azure.com` and
+    /// `https://{vault}.vault.azure.net` reach this emulator.
+    pub fn transparent_http_client(&self) -> reqwest::Client {
+        let mut builder = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(30))
+            .redirect(reqwest::redirect::Policy::none());
+        match reqwest::Proxy::all(self.proxy_url()) {
+            Ok(proxy) => builder = builder.proxy(proxy),
+            Err(e) => tracing::error!(error = %e, "the proxy URL does not parse"),
+        }
+        let bundle = std::fs::read(self.transparent_ca_bundle_path()).unwrap_or_default();
+        match reqwest::Certificate::from_pem_bundle(&bundle) {
+            Ok(certs) => builder = builder.tls_certs_only(certs),
+            Err(e) => tracing::error!(error = %e, "the transparent CA bundle does not parse"),
+        }
+        builder.build().unwrap_or_default()
+    }
+
+    /// `azure_core` client options for transparent mode: Azure's public cloud (no authority
+    /// override) over [`transparent_http_client`](Self::transparent_http_client).
+    pub fn transparent_client_options(&self) -> azure_core::http::ClientOptions {
+        azure_core::http::ClientOptions {
+            transport: Some(azure_core::http::Transport::new(Arc::new(
+                self.transparent_http_client(),
+            ))),
+            ..Default::default()
+        }
+    }
+
     /// `azure_core` client options whose authority is this emulator and whose transport trusts
     /// its CA: pass them to any credential's options and it talks to the emulator.
     pub fn client_options(&self) -> azure_core::http::ClientOptions {
