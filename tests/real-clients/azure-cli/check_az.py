@@ -12,7 +12,16 @@ login.microsoftonline.com). Then `az login` as a service principal (secret, cert
 federated token), as the seeded user (device code, approved through the control plane), and
 with managed identity (IMDS, App Service); `az account list/show`; `az account get-access-token`
 for Resource Manager and Key Vault, each token verified against the emulator's JWKS; a wrong
-secret shows the AADSTS text. Exits non-zero when any case fails; ends with "N passed, M failed".
+secret shows the AADSTS text.
+
+Transparent mode, separately: no cloud registration and no configuration at all, only the ready
+file's `transparent` profile (HTTPS_PROXY/HTTP_PROXY to the emulator's proxy port,
+REQUESTS_CA_BUNDLE with the transparent-mode CA). The CLI talks to login.microsoftonline.com,
+management.azure.com and 169.254.169.254 as it would in Azure, and the emulator answers: a
+service principal with a secret (and a wrong one), the seeded user with `az login -u -p` (MSAL's
+userrealm lookup included), managed identity through IMDS.
+
+Exits non-zero when any case fails; ends with "N passed, M failed".
 """
 
 import argparse
@@ -28,7 +37,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "python"))
 
-from check_user_flows import Emulator, claims_of, run_cases  # noqa: E402
+from check_user_flows import claims_of, run_check  # noqa: E402
 
 TENANT = "11111111-1111-1111-1111-111111111111"
 SECRET_APP = ("22222222-2222-2222-2222-222222222222", "emulator-client-secret")
@@ -42,7 +51,7 @@ SYSTEM_ASSIGNED = "a0a0a0a0-0000-4000-8000-000000000001"
 class Az:
     """The CLI with its own configuration folder, pointed at the emulator's cloud."""
 
-    def __init__(self, binary, emu, workdir, name, profile=None):
+    def __init__(self, binary, emu, workdir, name, profile=None, transparent=False):
         self.binary = binary
         self.emu = emu
         self.env = {k: os.environ[k] for k in ("PATH", "HOME", "LANG") if k in os.environ}
@@ -55,6 +64,12 @@ class Az:
             NO_PROXY="127.0.0.1,localhost",
             no_proxy="127.0.0.1,localhost",
         )
+        if transparent:
+            # Only the proxy and CA trust: the CLI's own AzureCloud, untouched.
+            profile = emu.ready["profiles"]["transparent"]
+            for name in ("HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy", "REQUESTS_CA_BUNDLE"):
+                self.env[name] = profile[name]
+            return
         self.run("cloud", "register", "-n", "EntraEmulator", "--endpoint-resource-manager", emu.ready["arm_url"])
         self.run("cloud", "set", "-n", "EntraEmulator")
         self.run("config", "set", "core.instance_discovery=false")
@@ -150,6 +165,40 @@ def case_managed_identity(profile):
     return run
 
 
+def case_transparent_secret(az_binary, emu, work):
+    az = Az(az_binary, emu, work, "transparent-secret", transparent=True)
+    az.run("login", "--service-principal", "-u", SECRET_APP[0], "-p", SECRET_APP[1], "--tenant", TENANT)
+    assert az.json("cloud", "show")["name"] == "AzureCloud"
+    return "transparent: " + signed_in(az, emu, SECRET_APP[0], "servicePrincipal")
+
+
+def case_transparent_wrong_secret(az_binary, emu, work):
+    az = Az(az_binary, emu, work, "transparent-wrong-secret", transparent=True)
+    result = az.run("login", "--service-principal", "-u", SECRET_APP[0], "-p", "not-the-secret",
+                    "--tenant", TENANT, check=False)
+    if result.returncode == 0:
+        return "signed in with a wrong secret"
+    raise AssertionError(result.stderr.strip().replace("\n", " ")[:300])
+
+
+def case_transparent_user_password(az_binary, emu, work):
+    """`az login -u -p`: MSAL asks login.microsoftonline.com/common/userrealm first."""
+    az = Az(az_binary, emu, work, "transparent-user", transparent=True)
+    az.run("login", "-u", USER, "-p", "emulator-user-password")
+    return "transparent: " + signed_in(az, emu, USER, "user")
+
+
+def case_transparent_managed_identity(az_binary, emu, work):
+    """`az login --identity` with no managed-identity variables: IMDS at 169.254.169.254, through
+    HTTP_PROXY to the emulator (nothing is sent to that address)."""
+    az = Az(az_binary, emu, work, "transparent-identity", transparent=True)
+    az.run("login", "--identity")
+    token = az.json("account", "get-access-token")
+    claims = claims_of(emu, token["accessToken"], ["https://management.core.windows.net/", "https://management.azure.com/"])
+    assert claims["appid"] == SYSTEM_ASSIGNED, claims["appid"]
+    return f"transparent: system-assigned identity {claims['appid']}: ARM token verified"
+
+
 # name -> (function, expected error fragment or None)
 CASES = {
     "service_principal_secret": (case_secret, None),
@@ -159,6 +208,10 @@ CASES = {
     "user_device_code": (case_device_code, None),
     "managed_identity_imds": (case_managed_identity("imds"), None),
     "managed_identity_app_service": (case_managed_identity("app_service"), None),
+    "transparent_service_principal_secret": (case_transparent_secret, None),
+    "transparent_service_principal_wrong_secret": (case_transparent_wrong_secret, "AADSTS7000215"),
+    "transparent_user_password": (case_transparent_user_password, None),
+    "transparent_managed_identity_imds": (case_transparent_managed_identity, None),
 }
 
 
@@ -170,18 +223,14 @@ def main():
     if not args.az:
         parser.error("give --az PATH (no az on PATH)")
     version = subprocess.run([args.az, "version", "-o", "json"], capture_output=True, text=True, timeout=120)
-    workdir = tempfile.mkdtemp(prefix="emu-az-")
-    emu = Emulator(args.emulator, workdir)
-    print(f"azure-cli {json.loads(version.stdout)['azure-cli']} against {emu.url} (ARM {emu.ready['arm_url']})")
-    cases = {name: (lambda emu, run=run: run(args.az, emu, workdir), expect)
+    configs = tempfile.mkdtemp(prefix="emu-az-config-")
+    cases = {name: (lambda emu, run=run: run(args.az, emu, configs), expect)
              for name, (run, expect) in CASES.items()}
     try:
-        passed, failed = run_cases(emu, cases)
-        print(f"{passed} passed, {failed} failed")
-        return 1 if failed else 0
+        return run_check(args.emulator, "emu-az-", cases, trust_ca=False, banner=lambda emu: (
+            f"azure-cli {json.loads(version.stdout)['azure-cli']} against {emu.url} (ARM {emu.ready['arm_url']})"))
     finally:
-        emu.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
+        shutil.rmtree(configs, ignore_errors=True)
 
 
 if __name__ == "__main__":

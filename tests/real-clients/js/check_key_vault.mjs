@@ -9,12 +9,10 @@
 // disableChallengeResourceVerification (its check that the challenge's resource matches the
 // vault's domain, *.vault.azure.net). The cases run in a child process started with
 // NODE_EXTRA_CA_CERTS (read only at process start). Ends with "N passed, M failed".
-import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { request } from "node:https";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+
+import { main, version } from "./harness.mjs";
 
 const TENANT = "11111111-1111-1111-1111-111111111111";
 const SECRET_APP = ["22222222-2222-2222-2222-222222222222", "emulator-client-secret"];
@@ -125,60 +123,14 @@ const CASES = {
 };
 const EXPECT = { no_role_assignment: "Caller is not authorized to perform action on resource" };
 
-async function runCases(ready) {
-  for (const [name, run] of Object.entries(CASES)) {
-    const started = Date.now();
-    let good;
-    let detail;
-    try {
-      detail = await run(ready);
-      good = !EXPECT[name];
-    } catch (e) {
-      detail = `${e.name}: ${e.message}`.replace(/\s+/g, " ").slice(0, 300);
-      good = Boolean(EXPECT[name]) && detail.includes(EXPECT[name]);
-    }
-    const seconds = ((Date.now() - started) / 1000).toFixed(2);
-    console.log(`${good ? "PASS" : "FAIL"} ${name.padEnd(32)} ${seconds.padStart(5)}s  ${detail}`);
-  }
-}
-
-async function main() {
-  const args = process.argv.slice(2);
-  const flag = (n) => (args.includes(n) ? args[args.indexOf(n) + 1] : undefined);
-  if (flag("--run")) return runCases(JSON.parse(readFileSync(flag("--run"), "utf8")));
-  const workdir = mkdtempSync(join(tmpdir(), "emu-js-kv-"));
-  const readyPath = join(workdir, "ready.json");
-  const child = spawn(flag("--emulator"), ["--https-port", "0", "--http-port", "0", "--service-fabric-port", "0",
-    "--state-dir", join(workdir, "state"), "--ready-file", readyPath], { stdio: "ignore" });
-  let passed = 0;
-  let failed = 0;
-  try {
-    const deadline = Date.now() + 60000;
-    while (!existsSync(readyPath)) {
-      if (child.exitCode !== null || Date.now() > deadline) throw new Error("the emulator did not become ready");
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    const ready = JSON.parse(readFileSync(readyPath, "utf8"));
-    const version = (pkg) => JSON.parse(readFileSync(
-      join(fileURLToPath(new URL(".", import.meta.url)), `node_modules/${pkg}/package.json`), "utf8")).version;
-    console.log(`@azure/keyvault-secrets ${version("@azure/keyvault-secrets")} with @azure/identity ${version("@azure/identity")} against ${JSON.stringify(ready.key_vaults)}`);
-    const env = { PATH: process.env.PATH, HOME: process.env.HOME, NODE_EXTRA_CA_CERTS: ready.ca_cert_path, NO_PROXY: "127.0.0.1,localhost" };
-    const result = spawnSync(process.execPath, [fileURLToPath(import.meta.url), "--run", readyPath],
-      { env, encoding: "utf8", timeout: 120000 });
-    process.stdout.write(result.stdout);
-    if (result.status !== 0) process.stdout.write(result.stderr.slice(-2000));
-    passed = (result.stdout.match(/^PASS/gm) || []).length;
-    failed = (result.stdout.match(/^FAIL/gm) || []).length;
-    if (passed + failed !== Object.keys(CASES).length) failed = Object.keys(CASES).length - passed;
-  } finally {
-    child.kill();
-    rmSync(workdir, { recursive: true, force: true });
-  }
-  console.log(`${passed} passed, ${failed} failed`);
-  process.exitCode = failed ? 1 : 0;
-}
-
-main().catch((e) => {
+main({
+  script: fileURLToPath(import.meta.url),
+  prefix: "emu-js-kv-",
+  cases: CASES,
+  expect: EXPECT,
+  banner: (ready) => `@azure/keyvault-secrets ${version("@azure/keyvault-secrets")} with @azure/identity ${version("@azure/identity")} against ${JSON.stringify(ready.key_vaults)}`,
+  childEnv: (ready) => ({ NODE_EXTRA_CA_CERTS: ready.ca_cert_path, NO_PROXY: "127.0.0.1,localhost" }),
+}).catch((e) => {
   console.error(e);
   process.exitCode = 1;
 });

@@ -14,14 +14,12 @@ Exits non-zero when any case fails and ends with a line "N passed, M failed".
 
 import argparse
 import os
-import shutil
 import sys
-import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from check_user_flows import Emulator, approve_callback, run_cases  # noqa: E402
+from check_user_flows import approve_callback, run_check  # noqa: E402
 
 TENANT = "11111111-1111-1111-1111-111111111111"
 SECRET_APP = ("22222222-2222-2222-2222-222222222222", "emulator-client-secret")
@@ -193,22 +191,13 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--emulator", required=True)
     args = parser.parse_args()
-    workdir = tempfile.mkdtemp(prefix="emu-py-kv-")
-    emu = Emulator(args.emulator, workdir)
-    for name in ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"):
-        os.environ[name] = emu.ca
-    os.environ["NO_PROXY"] = os.environ["no_proxy"] = "127.0.0.1,localhost,::1"
-    import azure.identity
-    import azure.keyvault.secrets
-    print(f"azure-keyvault-secrets {azure.keyvault.secrets.__version__} with azure-identity "
-          f"{azure.identity.__version__} against {emu.ready['key_vaults']}")
-    try:
-        passed, failed = run_cases(emu, CASES, width=30)
-        print(f"{passed} passed, {failed} failed")
-        return 1 if failed else 0
-    finally:
-        emu.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
+
+    def banner(emu):
+        import azure.identity
+        import azure.keyvault.secrets
+        return (f"azure-keyvault-secrets {azure.keyvault.secrets.__version__} with azure-identity "
+                f"{azure.identity.__version__} against {emu.ready['key_vaults']}")
+    return run_check(args.emulator, "emu-py-kv-", CASES, banner)
 
 
 if __name__ == "__main__":

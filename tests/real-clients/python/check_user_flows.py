@@ -369,6 +369,25 @@ def run_cases(emu, cases, width=36):
     return passed, failed
 
 
+def run_check(binary, prefix, cases, banner, trust_ca=True):
+    """Starts the emulator in a new folder, prints `banner(emu)`, runs `cases` and stops it;
+    the exit code. With `trust_ca`, this process's `requests` trusts the emulator's CA."""
+    workdir = tempfile.mkdtemp(prefix=prefix)
+    emu = Emulator(binary, workdir)
+    if trust_ca:
+        for name in ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"):
+            os.environ[name] = emu.ca
+        os.environ["NO_PROXY"] = os.environ["no_proxy"] = "127.0.0.1,localhost,::1"
+    try:
+        print(banner(emu))
+        passed, failed = run_cases(emu, cases)
+        print(f"{passed} passed, {failed} failed")
+        return 1 if failed else 0
+    finally:
+        emu.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--emulator", required=True)
