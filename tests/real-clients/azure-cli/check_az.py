@@ -21,6 +21,9 @@ management.azure.com and 169.254.169.254 as it would in Azure, and the emulator 
 service principal with a secret (and a wrong one), the seeded user with `az login -u -p` (MSAL's
 userrealm lookup included), managed identity through IMDS.
 
+Debian's azure-cli 2.45 runs the transparent cases only (`--only transparent_`): it cannot stop
+MSAL's instance discovery, and without managed-identity variables it would go to IMDS itself.
+
 Exits non-zero when any case fails; ends with "N passed, M failed".
 """
 
@@ -219,13 +222,16 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--emulator", required=True)
     parser.add_argument("--az", default=shutil.which("az"))
+    parser.add_argument("--only", default="", metavar="PREFIX",
+                        help="run only the cases whose names start with PREFIX (e.g. transparent_ for "
+                             "Debian's azure-cli 2.45, which has no core.instance_discovery switch)")
     args = parser.parse_args()
     if not args.az:
         parser.error("give --az PATH (no az on PATH)")
     version = subprocess.run([args.az, "version", "-o", "json"], capture_output=True, text=True, timeout=120)
     configs = tempfile.mkdtemp(prefix="emu-az-config-")
     cases = {name: (lambda emu, run=run: run(args.az, emu, configs), expect)
-             for name, (run, expect) in CASES.items()}
+             for name, (run, expect) in CASES.items() if name.startswith(args.only)}
     try:
         return run_check(args.emulator, "emu-az-", cases, trust_ca=False, banner=lambda emu: (
             f"azure-cli {json.loads(version.stdout)['azure-cli']} against {emu.url} (ARM {emu.ready['arm_url']})"))
