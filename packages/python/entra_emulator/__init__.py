@@ -7,7 +7,8 @@
         emu.revoke("22222222-2222-2222-2222-222222222222")
 
 The binary is found, in order: the ``binary`` argument, ``ENTRA_EMULATOR_BIN``, a ``bin/``
-folder inside this package (where a wheel that carries it puts it), then ``PATH``.
+folder inside this package, the environment's scripts folder (where this package's wheel installs
+it, next to ``python``), then ``PATH``.
 """
 
 import json
@@ -15,6 +16,7 @@ import os
 import shutil
 import ssl
 import subprocess
+import sysconfig
 import tempfile
 import time
 import urllib.request
@@ -28,15 +30,17 @@ class EmulatorError(RuntimeError):
 
 def find_binary(binary=None):
     """The `entra-emulator` executable to run."""
+    name = "entra-emulator.exe" if os.name == "nt" else "entra-emulator"
     candidates = [binary, os.environ.get("ENTRA_EMULATOR_BIN"),
-                  os.path.join(os.path.dirname(os.path.abspath(__file__)), "bin", "entra-emulator"),
+                  os.path.join(os.path.dirname(os.path.abspath(__file__)), "bin", name),
+                  os.path.join(sysconfig.get_path("scripts"), name),
                   shutil.which("entra-emulator")]
     for candidate in candidates:
         if candidate and os.path.isfile(candidate) and os.access(candidate, os.X_OK):
             return candidate
     raise EmulatorError(
-        "no entra-emulator binary: pass binary=, set ENTRA_EMULATOR_BIN, or put entra-emulator on PATH "
-        "(cargo install --path emulator)")
+        "no entra-emulator binary: install this package's wheel (it carries one), pass binary=, set "
+        "ENTRA_EMULATOR_BIN, or put entra-emulator on PATH (cargo install --path emulator)")
 
 
 class Emulator:

@@ -1,6 +1,12 @@
 """Only the fixture and azure-identity: what a Python project's test suite would write."""
 
+import os
+import sysconfig
+
 import jwt
+import pytest
+
+from entra_emulator import find_binary
 
 
 def test_a_client_secret_token_from_the_profile(entra_emulator, entra_profile):
@@ -41,3 +47,9 @@ def test_revoke_and_the_ready_file(entra_emulator):
     assert set(entra_emulator.key_vaults) == {"emulator-vault", "emulator-partner-vault"}
     assert entra_emulator.arm_url.startswith("https://127.0.0.1:")
     assert entra_emulator.revoke("22222222-2222-2222-2222-222222222222") > 0
+
+
+@pytest.mark.skipif("ENTRA_EMULATOR_BIN" in os.environ, reason="a binary is named explicitly")
+def test_the_binary_comes_from_the_wheel():
+    # The wheel installs entra-emulator into this environment's scripts folder.
+    assert os.path.dirname(find_binary()) == sysconfig.get_path("scripts")
