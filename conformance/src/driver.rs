@@ -201,10 +201,19 @@ async fn prepare(
         env,
         scopes: scenario.scopes.clone(),
         work_dir: work.to_path_buf(),
-        ca_cert_path: target.ready.ca_cert_path.clone(),
+        ca_cert_path: trusted_ca(target, scenario),
         timeout_ms: settings.timeout_ms,
     };
     Ok(Prepared { request, secrets })
+}
+
+/// The CA file the adapter trusts: the emulator's, or for transparent mode (the `transparent`
+/// profile) the bundle with the transparent-mode CA that signs Azure's host names.
+fn trusted_ca(target: &Target, scenario: &Scenario) -> PathBuf {
+    match (&scenario.profile, &target.ready.transparent_ca_bundle_path) {
+        (Some(profile), Some(bundle)) if profile == "transparent" => bundle.clone(),
+        _ => target.ready.ca_cert_path.clone(),
+    }
 }
 
 /// The scenario's control-plane calls, faults and files.

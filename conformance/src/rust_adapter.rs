@@ -180,15 +180,19 @@ struct Context<'a> {
     code: Option<String>,
 }
 
-/// HTTP options for a case: trust the emulator's CA only, no proxy, no redirects, fast
-/// retries (Retry-After still honoured) and the case's per-try timeout.
+/// HTTP options for a case: trust the case's CA file only, no redirects, fast retries
+/// (Retry-After still honoured) and the case's per-try timeout. No proxy, unless the case's
+/// environment names one (`HTTPS_PROXY`: transparent mode), as other SDKs read it.
 fn client_options(request: &RunRequest) -> Result<ClientOptions, String> {
     let ca = std::fs::read(&request.ca_cert_path)
         .map_err(|e| format!("reading {}: {e}", request.ca_cert_path.display()))?;
-    let cert = reqwest::Certificate::from_pem(&ca).map_err(|e| e.to_string())?;
-    let http = reqwest::Client::builder()
-        .tls_certs_only([cert])
-        .no_proxy()
+    let certs = reqwest::Certificate::from_pem_bundle(&ca).map_err(|e| e.to_string())?;
+    let builder = reqwest::Client::builder().tls_certs_only(certs);
+    let builder = match request.env.get("HTTPS_PROXY") {
+        Some(proxy) => builder.proxy(reqwest::Proxy::all(proxy).map_err(|e| e.to_string())?),
+        None => builder.no_proxy(),
+    };
+    let http = builder
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(Duration::from_secs(5))
         .build()
