@@ -253,6 +253,7 @@ fn placeholders(target: &Target, work: &Path) -> Result<BTreeMap<&'static str, S
         ("work_dir", work.display().to_string()),
         ("arc_key_dir", target.arc_key_dir.display().to_string()),
         ("ca_cert", ready.ca_cert_path.display().to_string()),
+        ("arm_url", ready.arm_url.clone().unwrap_or_default()),
         ("closed_port", closed_port),
     ]))
 }

@@ -49,8 +49,8 @@ impl Adapter for RustAdapter {
         Ok(())
     }
 
-    fn supports(&self, _credential: &str) -> bool {
-        true
+    fn supports(&self, credential: &str) -> bool {
+        BUILDERS.iter().any(|(name, _)| *name == credential)
     }
 
     async fn run(&self, request: &RunRequest) -> RunResult {

@@ -19,7 +19,8 @@ pub struct Scenario {
     /// The credential: `client_secret`, `client_certificate`, `client_assertion`,
     /// `workload_identity`, `azure_pipelines`, `managed_identity`, `environment`, `default`,
     /// `azure_cli`, `azure_developer_cli`, `developer_tools`, `chained`, `device_code`,
-    /// `interactive_browser`, `authorization_code`, `on_behalf_of`.
+    /// `interactive_browser`, `authorization_code`, `on_behalf_of`, and `azure_cli_login` (the
+    /// real Azure CLI's own sign-in, for the `az` adapter).
     pub credential: String,
     /// The emulator ready-file profile whose variables start the environment.
     #[serde(default)]
@@ -245,6 +246,7 @@ pub const CREDENTIALS: &[&str] = &[
     "interactive_browser",
     "authorization_code",
     "on_behalf_of",
+    "azure_cli_login",
 ];
 
 impl Scenario {
