@@ -257,3 +257,24 @@ async fn the_transparent_ca_may_sign_only_for_the_hosts_it_answers_and_is_kept()
         pem
     );
 }
+
+#[tokio::test]
+async fn a_stop_closes_idle_proxy_connections_without_cutting_them() {
+    let emu = common::emulator().await;
+    let client = emu.transparent_http_client();
+    // A keep-alive client connection to the proxy (absolute-form, IMDS) and a tunnel (Entra).
+    let imds = client
+        .get("http://169.254.169.254/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https://management.azure.com")
+        .header("Metadata", "true")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(imds.status(), 200);
+    client_token(&client, "https://vault.azure.net/.default").await;
+    // Both idle connections close at once on stop: none is left for the deadline to cut.
+    assert_eq!(
+        emu.shutdown_within(std::time::Duration::from_secs(30))
+            .await,
+        0
+    );
+}

@@ -153,6 +153,7 @@ pub(super) async fn serve_client(
     force: watch::Receiver<bool>,
     idle_timeout: std::time::Duration,
 ) {
+    let (shutdown_rx, force_rx) = (shutdown.clone(), force.clone());
     let service = hyper::service::service_fn(move |request: Request<Incoming>| {
         let proxy = proxy.clone();
         let (shutdown, force) = (shutdown.clone(), force.clone());
@@ -162,12 +163,26 @@ pub(super) async fn serve_client(
             )
         }
     });
+    let (mut stopping, mut cut) = (shutdown_rx.clone(), force_rx.clone());
     let connection = hyper::server::conn::http1::Builder::new()
         .timer(hyper_util::rt::TokioTimer::new())
         .header_read_timeout(idle_timeout)
         .serve_connection(TokioIo::new(stream), service)
         .with_upgrades();
-    let _ = connection.await;
+    tokio::pin!(connection);
+    // As the other listeners: on stop, finish the request in flight (tunnels carry on under
+    // their own connection's rules), then close; cut at the drain deadline.
+    if !*stopping.borrow() {
+        tokio::select! {
+            _ = connection.as_mut() => return,
+            _ = stopping.changed() => {}
+        }
+    }
+    connection.as_mut().graceful_shutdown();
+    tokio::select! {
+        _ = connection => {}
+        _ = cut.wait_for(|cut| *cut) => {}
+    }
 }
 
 async fn handle(
