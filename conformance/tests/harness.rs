@@ -63,7 +63,11 @@ async fn every_scenario_passes_through_the_rust_adapter() {
         .iter()
         .filter(|s| s.skip.contains_key("rust") || !RustAdapter.supports(&s.credential))
         .count();
-    assert!(skipped < scenarios.len() / 5, "{skipped} of {} skipped", scenarios.len());
+    assert!(
+        skipped < scenarios.len() / 5,
+        "{skipped} of {} skipped",
+        scenarios.len()
+    );
     assert_eq!(totals.pass, scenarios.len() - skipped, "{}", report.table());
 }
 

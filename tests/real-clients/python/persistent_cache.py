@@ -6,10 +6,11 @@
                                                          # prints the AuthenticationRecord JSON
     persistent_cache.py silent AUTHORITY CACHE_NAME RECORD_FILE SCOPE [cae|retry]
                                                          # no prompt allowed; prints the token's upn.
-                                                         # retry: once more after 0.5 s when the cache
-                                                         # looked empty (msal-extensions reads without
-                                                         # the lock while another Python process's
-                                                         # FilePersistence truncates and rewrites it)
+                                                         # retry: up to twice more, 0.5 s apart, when the
+                                                         # cache looked empty (msal-extensions reads
+                                                         # without the lock while another Python
+                                                         # process's FilePersistence truncates and
+                                                         # rewrites it) or libsecret's trial run failed
     persistent_cache.py app AUTHORITY CACHE_NAME TENANT CLIENT_ID SECRET SCOPE
                                                          # ClientSecretCredential; prints the token
     persistent_cache.py dump CACHE_NAME SUFFIX           # prints the cache (".nocae" or ".cae") as
@@ -35,8 +36,12 @@ def main():
         name, suffix = sys.argv[2:4]
         persistence = _get_persistence(allow_unencrypted=not encrypted, account_name="MSALCache",
                                        cache_name=name + suffix)
-        print(json.dumps({"persistence": type(persistence).__name__,
-                          "cache": json.loads(persistence.load() or "{}")}))
+        from msal_extensions.persistence import PersistenceNotFound
+        try:
+            cache = json.loads(persistence.load() or "{}")
+        except PersistenceNotFound:
+            cache = {}
+        print(json.dumps({"persistence": type(persistence).__name__, "cache": cache}))
         return 0
     mode, authority, name = sys.argv[1:4]
     options = TokenCachePersistenceOptions(name=name, allow_unencrypted_storage=not encrypted)
@@ -64,17 +69,23 @@ def main():
     def refuse(*_):
         raise SystemExit("a device code was requested: the sign-in was not silent")
 
-    # The record names the authority and tenant.
-    credential = DeviceCodeCredential(authentication_record=record, disable_automatic_authentication=True,
-                                      prompt_callback=refuse, **common)
-    try:
-        token = credential.get_token(scope, enable_cae=cae)
-    except Exception:  # pylint: disable=broad-except
-        if not retry:
-            raise
-        import time
-        time.sleep(0.5)
-        token = credential.get_token(scope, enable_cae=cae)
+    def attempt():
+        # The record names the authority and tenant.
+        credential = DeviceCodeCredential(authentication_record=record, disable_automatic_authentication=True,
+                                          prompt_callback=refuse, **common)
+        return credential.get_token(scope, enable_cae=cae)
+
+    # With `retry`, up to three attempts with a new credential each: besides the unlocked read
+    # above, libsecret's trial run can fail when several processes open the keyring at once.
+    for remaining in range(2 if retry else 0, -1, -1):
+        try:
+            token = attempt()
+            break
+        except Exception:  # pylint: disable=broad-except
+            if not remaining:
+                raise
+            import time
+            time.sleep(0.5)
     import jwt
     claims = jwt.decode(token.token, options={"verify_signature": False})
     print(json.dumps({"upn": claims.get("upn") or claims.get("preferred_username"), "aud": claims["aud"]}))
