@@ -94,11 +94,7 @@ pub async fn run_all_on(
     let order = dispatch_order(&jobs, settings);
     let next = std::sync::atomic::AtomicUsize::new(0);
     let workers = targets.iter().map(|target| async {
-        loop {
-            let Some(&i) = order.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
-            else {
-                break;
-            };
+        while let Some(&i) = order.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed)) {
             let (scenario, adapter, skip) = &jobs[i];
             let result = match skip {
                 Some(reason) => CaseResult::skipped(scenario, adapter.name(), reason.clone()),
