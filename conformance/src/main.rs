@@ -232,7 +232,7 @@ fn out_dir(cli: &Cli) -> std::path::PathBuf {
 /// Writes `report.json` and `report.md` into `out`.
 fn write_report(report: &Report, out: &Path) -> Result<(), String> {
     report
-        .write(&out)
+        .write(out)
         .map_err(|e| format!("writing the report to {}: {e}", out.display()))?;
     println!(
         "report: {}/report.json, {}/report.md, {}/report.html",
