@@ -37,10 +37,6 @@ pub struct RunSettings {
     pub bin_dir: Option<PathBuf>,
     /// How long one adapter may take on one scenario.
     pub timeout_ms: u64,
-    /// How long each case (scenario, adapter) took in an earlier run, e.g. the last report's:
-    /// cases start longest first, so the run does not end waiting on one slow case. Empty:
-    /// scenario order.
-    pub expected_millis: std::collections::HashMap<(String, String), u128>,
 }
 
 /// Runs every scenario through every adapter; results in scenario order, adapters within.
@@ -91,11 +87,13 @@ pub async fn run_all_on(
     }
     let slots: Vec<std::sync::Mutex<Option<CaseResult>>> =
         jobs.iter().map(|_| std::sync::Mutex::new(None)).collect();
-    let order = dispatch_order(&jobs, settings);
     let next = std::sync::atomic::AtomicUsize::new(0);
     let workers = targets.iter().map(|target| async {
-        while let Some(&i) = order.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed)) {
-            let (scenario, adapter, skip) = &jobs[i];
+        loop {
+            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let Some((scenario, adapter, skip)) = jobs.get(i) else {
+                break;
+            };
             let result = match skip {
                 Some(reason) => CaseResult::skipped(scenario, adapter.name(), reason.clone()),
                 None => run_one(target, scenario, *adapter, settings).await,
@@ -109,24 +107,6 @@ pub async fn run_all_on(
         .into_iter()
         .filter_map(|slot| slot.into_inner().unwrap_or_else(|e| e.into_inner()))
         .collect()
-}
-
-/// The order cases start in (indices into `jobs`): longest-processing-time first by the earlier
-/// run's times, cases it did not have first of all (they may be slow), ties in scenario order.
-fn dispatch_order(
-    jobs: &[(&Scenario, &dyn Adapter, Option<String>)],
-    settings: &RunSettings,
-) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..jobs.len()).collect();
-    order.sort_by_key(|&i| {
-        let (scenario, adapter, _) = &jobs[i];
-        let key = (scenario.name.clone(), adapter.name().to_string());
-        match settings.expected_millis.get(&key) {
-            None => (false, std::cmp::Reverse(0)),
-            Some(&millis) => (true, std::cmp::Reverse(millis)),
-        }
-    });
-    order
 }
 
 /// Runs one scenario through one adapter.

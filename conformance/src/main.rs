@@ -151,7 +151,6 @@ async fn run(cli: Cli) -> Result<bool, String> {
     let settings = RunSettings {
         bin_dir: Some(fake_cli_links(scratch.path())?),
         timeout_ms: cli.timeout_ms,
-        expected_millis: earlier_times(&cli),
     };
     eprintln!(
         "conformance: {} scenarios from {}, adapters {}, emulator {}",
@@ -174,7 +173,7 @@ async fn run(cli: Cli) -> Result<bool, String> {
         total_millis: started.elapsed().as_millis(),
     };
     print!("{}", report.table());
-    write_report(&report, &out_dir(&cli))?;
+    write_report(&report, cli.out)?;
     Ok(report.totals().fail == 0)
 }
 
@@ -206,33 +205,11 @@ fn adapters(cli: &Cli) -> Result<Adapters, String> {
     Ok((specs, adapters))
 }
 
-/// How long each case took in the last run's `report.json` (none when there is no readable one).
-fn earlier_times(cli: &Cli) -> std::collections::HashMap<(String, String), u128> {
-    let path = out_dir(cli).join("report.json");
-    let Ok(text) = std::fs::read(&path) else {
-        return Default::default();
-    };
-    let Ok(report) = serde_json::from_slice::<Report>(&text) else {
-        return Default::default();
-    };
+/// Writes `report.json` and `report.md` into `out` (default `target/conformance`).
+fn write_report(report: &Report, out: Option<std::path::PathBuf>) -> Result<(), String> {
+    let out = out.unwrap_or_else(|| Path::new(MANIFEST_DIR).join("../target/conformance"));
     report
-        .results
-        .into_iter()
-        .map(|r| ((r.scenario, r.adapter), r.millis))
-        .collect()
-}
-
-/// Where the reports go: `--out`, default `target/conformance`.
-fn out_dir(cli: &Cli) -> std::path::PathBuf {
-    cli.out
-        .clone()
-        .unwrap_or_else(|| Path::new(MANIFEST_DIR).join("../target/conformance"))
-}
-
-/// Writes `report.json` and `report.md` into `out`.
-fn write_report(report: &Report, out: &Path) -> Result<(), String> {
-    report
-        .write(out)
+        .write(&out)
         .map_err(|e| format!("writing the report to {}: {e}", out.display()))?;
     println!(
         "report: {}/report.json, {}/report.md, {}/report.html",

@@ -29,7 +29,6 @@ fn settings(dir: &Path) -> RunSettings {
     RunSettings {
         bin_dir: Some(bin_dir(dir)),
         timeout_ms: 60_000,
-        expected_millis: Default::default(),
     }
 }
 
@@ -306,51 +305,4 @@ async fn a_running_emulator_is_targeted_through_its_ready_file() {
         .await
         .unwrap_err();
     assert!(err.contains("reading the ready file"), "{err}");
-}
-
-/// An adapter that notes the order cases reach it.
-#[derive(Default)]
-struct Recorder(std::sync::Mutex<Vec<String>>);
-
-#[async_trait]
-impl Adapter for Recorder {
-    fn name(&self) -> &str {
-        "recorder"
-    }
-    async fn check(&self) -> Result<(), String> {
-        Ok(())
-    }
-    fn supports(&self, _: &str) -> bool {
-        true
-    }
-    async fn run(&self, request: &RunRequest) -> RunResult {
-        self.0.lock().unwrap().push(request.scenario.clone());
-        RunResult::adapter_failure("recorded")
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cases_start_longest_first_by_the_last_run_and_report_in_scenario_order() {
-    let dir = tempfile::tempdir().unwrap();
-    for name in ["a", "b", "c", "d"] {
-        write(
-            dir.path(),
-            &format!("{name}.toml"),
-            "description = \"x\"\ncredential = \"client_secret\"\n[expect]\noutcome = \"token\"\n",
-        );
-    }
-    let scenarios = load_dir(dir.path()).unwrap();
-    let target = Target::embedded().await.unwrap();
-    let recorder = Recorder::default();
-    let mut settings = settings(dir.path());
-    // The last run: b was slow, a and d quick; c is new.
-    for (name, millis) in [("a", 5), ("b", 900), ("d", 40)] {
-        settings
-            .expected_millis
-            .insert((name.to_string(), "recorder".to_string()), millis);
-    }
-    let results = run_all(&target, &scenarios, &[&recorder], &settings).await;
-    assert_eq!(*recorder.0.lock().unwrap(), ["c", "b", "d", "a"]);
-    let order: Vec<&str> = results.iter().map(|r| r.scenario.as_str()).collect();
-    assert_eq!(order, ["a", "b", "c", "d"]);
 }
