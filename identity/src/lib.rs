@@ -28,6 +28,11 @@
 //! - A path in the authority host is kept, as the other Azure SDKs keep it.
 //! - Every options struct has an `os` field ([`os::Os`]): environment, files and clock are
 //!   injected, so tests never touch process-wide state.
+//! - [`TokenCachePersistenceOptions`] on the user credentials and on `ClientSecretCredential` /
+//!   `ClientCertificateCredential` keep tokens in MSAL's token cache, shared with the Python and
+//!   JavaScript libraries: encrypted in the Secret Service with the feature `secret_service`,
+//!   or a plain file when `allow_unencrypted_storage` allows it.
+//! - A shared cache across replicas ([`shared_cache`], Redis with the feature `redis`).
 #![warn(missing_docs)]
 
 mod azure_pipelines_credential;
