@@ -33,17 +33,24 @@ pub(crate) struct ProfileInputs<'a> {
     pub(crate) transparent: Option<(&'a str, &'a Path)>,
 }
 
-fn base(inputs: &ProfileInputs<'_>) -> BTreeMap<String, String> {
-    let ca = inputs.ca_cert_path.display().to_string();
-    let mut vars = BTreeMap::new();
-    for name in [
-        "SSL_CERT_FILE",
-        "REQUESTS_CA_BUNDLE",
-        "CURL_CA_BUNDLE",
-        "NODE_EXTRA_CA_CERTS",
-    ] {
-        vars.insert(name.to_string(), ca.clone());
+/// The variables through which Python, curl, Node and OpenSSL-based clients trust a CA file.
+const CA_VARIABLES: [&str; 4] = [
+    "SSL_CERT_FILE",
+    "REQUESTS_CA_BUNDLE",
+    "CURL_CA_BUNDLE",
+    "NODE_EXTRA_CA_CERTS",
+];
+
+/// `vars` with every CA variable naming `ca`.
+fn trusting(mut vars: BTreeMap<String, String>, ca: &Path) -> BTreeMap<String, String> {
+    for name in CA_VARIABLES {
+        vars.insert(name.to_string(), ca.display().to_string());
     }
+    vars
+}
+
+fn base(inputs: &ProfileInputs<'_>) -> BTreeMap<String, String> {
+    let mut vars = trusting(BTreeMap::new(), inputs.ca_cert_path);
     if let Some(url) = inputs.key_vault_url {
         vars.insert("AZURE_KEYVAULT_URL".into(), url.to_string());
     }
@@ -126,21 +133,12 @@ fn client_secret(inputs: &ProfileInputs<'_>) -> Option<Env> {
 /// through `HTTP_PROXY`).
 fn transparent(inputs: &ProfileInputs<'_>) -> Option<Env> {
     let (proxy, bundle) = inputs.transparent?;
-    let bundle = bundle.display().to_string();
-    let mut vars = BTreeMap::new();
-    for name in [
-        "SSL_CERT_FILE",
-        "REQUESTS_CA_BUNDLE",
-        "CURL_CA_BUNDLE",
-        "NODE_EXTRA_CA_CERTS",
-    ] {
-        vars.insert(name.to_string(), bundle.clone());
-    }
+    // The base's loopback vault URL gives way to the Azure name below.
+    let mut vars = trusting(base(inputs), bundle);
+    vars.remove("AZURE_KEYVAULT_URL");
     for name in ["HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy"] {
         vars.insert(name.to_string(), proxy.to_string());
     }
-    vars.insert("NO_PROXY".into(), "127.0.0.1,localhost,::1".into());
-    vars.insert("no_proxy".into(), "127.0.0.1,localhost,::1".into());
     if let Some(vault) = inputs.directory.seed.key_vaults.first() {
         let url = format!(
             "https://{}.vault.azure.net",
@@ -302,21 +300,15 @@ fn azure_arc(inputs: &ProfileInputs<'_>) -> Option<Env> {
 fn service_fabric(inputs: &ProfileInputs<'_>) -> Option<Env> {
     let bundle = inputs
         .ca_cert_path
-        .with_file_name("service-fabric-bundle.pem")
-        .display()
-        .to_string();
+        .with_file_name("service-fabric-bundle.pem");
     let endpoint = format!(
         "{}/metadata/identity/oauth2/token",
         inputs.service_fabric_url
     );
     let secret = inputs.directory.settings().managed_identity_secret.clone();
     Some(with(
-        mi_base(inputs)?,
+        trusting(mi_base(inputs)?, &bundle),
         &[
-            ("SSL_CERT_FILE", bundle.clone()),
-            ("REQUESTS_CA_BUNDLE", bundle.clone()),
-            ("CURL_CA_BUNDLE", bundle.clone()),
-            ("NODE_EXTRA_CA_CERTS", bundle),
             ("IDENTITY_ENDPOINT", endpoint),
             ("IDENTITY_HEADER", secret),
             (
