@@ -246,11 +246,16 @@ impl Confidential {
             tracing::trace!(credential = self.label.name, "token cache hit");
             return Ok(token);
         }
-        let persistent = self.persistent.as_ref();
+        // The persistent cache and this request's key in it (nothing to build without one).
+        let persistent = self.persistent.as_ref().map(|cache| {
+            (
+                cache,
+                AppKey::new(self.client.authority(), &self.client_id, tenant),
+            )
+        });
         let request = || async move {
-            let app = AppKey::new(self.client.authority(), &self.client_id, tenant);
-            if let (Some(cache), None) = (persistent, challenge)
-                && let Some(token) = cache.app_token(&app, scopes, cae).await?
+            if let (Some((cache, app)), None) = (&persistent, challenge)
+                && let Some(token) = cache.app_token(app, scopes, cae).await?
             {
                 tracing::debug!(credential = self.label.name, "persistent token cache hit");
                 return Ok(token);
@@ -263,8 +268,8 @@ impl Confidential {
                 context,
             })
             .await?;
-            if let Some(cache) = persistent {
-                cache.store_app_token(&app, scopes, &fetched, cae).await;
+            if let Some((cache, app)) = &persistent {
+                cache.store_app_token(app, scopes, &fetched, cae).await;
             }
             Ok(fetched)
         };

@@ -234,14 +234,17 @@ impl PersistentCache {
                 }
             },
             #[cfg(feature = "secret_service")]
-            Store::Keyring(keyring) => match keyring.load(&self.schema(cae)).await {
-                Ok(bytes) => parse(&bytes.unwrap_or_default(), &self.schema(cae)),
-                Err(e) => {
-                    tracing::warn!(cache = %self.schema(cae), error = %e, "the token cache is unreadable; using an empty one");
-                    self.reconnect_later().await;
-                    Map::new()
+            Store::Keyring(keyring) => {
+                let schema = self.schema(cae);
+                match keyring.load(&schema).await {
+                    Ok(bytes) => parse(&bytes.unwrap_or_default(), &schema),
+                    Err(e) => {
+                        tracing::warn!(cache = %schema, error = %e, "the token cache is unreadable; using an empty one");
+                        self.reconnect_later().await;
+                        Map::new()
+                    }
                 }
-            },
+            }
         }
     }
 
