@@ -18,7 +18,7 @@
 //! for the next. When the driver runs cases concurrently, several copies of the program run,
 //! each answering one request at a time ([`ProcessAdapter::with_instances`]).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -40,8 +40,15 @@ pub struct ProcessAdapter {
     command: Vec<String>,
     working_dir: PathBuf,
     /// One slot per concurrent copy of the program, each started on first use.
-    slots: Vec<Mutex<Option<Running>>>,
+    slots: Vec<Mutex<Slot>>,
     hello: tokio::sync::OnceCell<Result<Hello, String>>,
+}
+
+/// A copy of the program (once started) and the CA of the emulator it last ran a case for.
+#[derive(Debug, Default)]
+struct Slot {
+    running: Option<Running>,
+    last_ca: Option<PathBuf>,
 }
 
 #[derive(Debug)]
@@ -69,22 +76,34 @@ impl ProcessAdapter {
             name: name.into(),
             command,
             working_dir,
-            slots: vec![Mutex::new(None)],
+            slots: vec![Mutex::default()],
             hello: tokio::sync::OnceCell::new(),
         }
     }
 
     /// The same with up to `instances` copies of the program answering at once.
     pub fn with_instances(mut self, instances: usize) -> Self {
-        self.slots = (0..instances.max(1)).map(|_| Mutex::new(None)).collect();
+        self.slots = (0..instances.max(1)).map(|_| Mutex::default()).collect();
         self
     }
 
-    /// A free copy's slot, or (all busy) the first one's, waited for.
-    async fn slot(&self) -> tokio::sync::MutexGuard<'_, Option<Running>> {
-        for slot in &self.slots {
-            if let Ok(guard) = slot.try_lock() {
-                return guard;
+    /// A free copy's slot, preferring the one that last ran a case for the same emulator (its
+    /// CA), then one that has run none; all busy, the first one's, waited for. Keeping an
+    /// emulator's cases on one copy lets a program keep state per emulator warm (the JavaScript
+    /// adapter keeps a Node process per CA, which Node reads only when it starts).
+    async fn slot(&self, ca: &Path) -> tokio::sync::MutexGuard<'_, Slot> {
+        let prefer: [&dyn Fn(&Slot) -> bool; 3] = [
+            &|slot| slot.last_ca.as_deref() == Some(ca),
+            &|slot| slot.last_ca.is_none(),
+            &|_| true,
+        ];
+        for wanted in prefer {
+            for slot in &self.slots {
+                if let Ok(guard) = slot.try_lock()
+                    && wanted(&guard)
+                {
+                    return guard;
+                }
             }
         }
         self.slots[0].lock().await
@@ -160,7 +179,7 @@ impl Adapter for ProcessAdapter {
             .get_or_init(|| async {
                 let (running, hello) = self.start().await?;
                 if hello.ready {
-                    *self.slots[0].lock().await = Some(running);
+                    self.slots[0].lock().await.running = Some(running);
                     Ok(hello)
                 } else {
                     Err(hello
@@ -180,7 +199,9 @@ impl Adapter for ProcessAdapter {
     }
 
     async fn run(&self, request: &RunRequest) -> RunResult {
-        let mut state = self.slot().await;
+        let mut slot = self.slot(&request.ca_cert_path).await;
+        slot.last_ca = Some(request.ca_cert_path.clone());
+        let state = &mut slot.running;
         if state.is_none() {
             match self.start().await {
                 Ok((running, _)) => *state = Some(running),

@@ -2,15 +2,23 @@
 // conformance/src/process_adapter.rs and conformance/README.md).
 //
 // The package is loaded from AZURE_IDENTITY_JS_DIR (default: tests/real-clients/js, where
-// `npm ci` installs the pinned version). Each scenario runs in a fresh Node process whose
-// environment is exactly the scenario's: @azure/identity reads process.env at construction and
-// Node reads NODE_EXTRA_CA_CERTS only at start.
+// `npm ci` installs the pinned version). Scenarios run in child Node processes, each scenario
+// as it would in a fresh one: the child was started with the scenario's NODE_* variables (Node
+// reads NODE_EXTRA_CA_CERTS only at start), process.env is exactly the scenario's environment
+// (@azure/identity reads it at construction), every package is evaluated afresh, and what the
+// scenario left running (timers, connections) is ended before the next. A child that cannot be
+// brought back to that state (a child process still running, a new global, a new process
+// listener) answers and exits; the next scenario gets a new one. Reusing children this way
+// takes a third of the CPU a new Node process per scenario took (Node's start and module
+// resolution). CONFORMANCE_JS_TRACE=FILE appends a line per scenario to FILE: which child ran
+// it, whether that child was new, and why a child retired.
 import { spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { appendFileSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { Socket } from "node:net";
 import { format } from "node:util";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -196,17 +204,31 @@ function classify(error, constructing) {
   return "authentication";
 }
 
-// One scenario, in a child process whose environment is the scenario's.
-async function runOne() {
-  const chunks = [];
-  for await (const chunk of process.stdin) chunks.push(chunk);
-  const request = JSON.parse(Buffer.concat(chunks).toString("utf8"));
+// Node reads these only when it starts, so a warm child serves only scenarios that agree on them.
+const PROCESS_START_VARS = /^(NODE_|UV_|SSL_CERT_|OPENSSL_)/;
+// A warm child retires after this many scenarios (bounds what old module copies could hold).
+const MAX_CASES_PER_CHILD = 40;
+// Warm children one adapter copy keeps (one per distinct start environment, least recently used out).
+const MAX_WARM_CHILDREN = 3;
+
+function startKey(env) {
+  return JSON.stringify(Object.keys(env).filter((k) => PROCESS_START_VARS.test(k)).sort().map((k) => [k, env[k]]));
+}
+
+// Runs one scenario in this (child) process: the scenario's environment and folder, and
+// @azure/identity and everything it requires evaluated afresh, so no module state (msal-node's
+// managed-identity source, caches, agents) survives from an earlier scenario.
+async function runCase(request) {
+  for (const name of Object.keys(process.env)) delete process.env[name];
+  Object.assign(process.env, request.env);
+  process.chdir(request.work_dir);
+  const require = createRequire(join(PACKAGE_DIR, "package.json"));
+  for (const name of Object.keys(require.cache)) delete require.cache[name];
   const logs = [];
-  const { AzureLogger, setLogLevel } = await load("@azure/logger");
+  const { AzureLogger, setLogLevel } = require("@azure/logger");
   AzureLogger.log = (...args) => logs.push(format(...args));
   setLogLevel("verbose");
-  const identity = await load("@azure/identity");
-  process.chdir(request.work_dir);
+  const identity = require("@azure/identity");
   const result = {};
   let credential;
   try {
@@ -228,41 +250,175 @@ async function runOne() {
     }
   }
   result.logs = logs.join("\n");
-  process.stdout.write(JSON.stringify(result));
+  return result;
+}
+
+// What a scenario may leave behind that a process exit would end: timers it started.
+function trackTimers() {
+  const live = new Set();
+  const wrap = (name) => {
+    const original = globalThis[name];
+    const wrapper = function (...args) {
+      const timer = original.apply(this, args);
+      live.add(timer);
+      return timer;
+    };
+    Object.defineProperties(wrapper, Object.getOwnPropertyDescriptors(original));
+    globalThis[name] = wrapper;
+  };
+  wrap("setTimeout");
+  wrap("setInterval");
+  return live;
+}
+
+function counts(list) {
+  const map = new Map();
+  for (const item of list) map.set(item, (map.get(item) || 0) + 1);
+  return map;
+}
+
+function settling(before) {
+  for (const [kind, count] of counts(process.getActiveResourcesInfo())) {
+    if (count > (before.resources.get(kind) || 0)) return true;
+  }
+  return false;
+}
+
+function listenerCounts() {
+  return new Map(process.eventNames().map((name) => [name, process.listenerCount(name)]));
+}
+
+// Node's own connection pool for fetch(), created on first use; endCase closes its connections.
+const FETCH_DISPATCHER = Symbol.for("undici.globalDispatcher.1");
+
+// The state of this process that a scenario must not change for the next one, taken once the
+// packages have been loaded (tslib, which they all use, defines its helpers as globals).
+function baseline() {
+  const require = createRequire(join(PACKAGE_DIR, "package.json"));
+  require("@azure/logger");
+  require("@azure/identity");
+  for (const name of Object.keys(require.cache)) delete require.cache[name];
+  const globals = new Set(Reflect.ownKeys(globalThis));
+  globals.add(FETCH_DISPATCHER);
+  void process.stdout, process.stderr; // their pipes open on first use
+  return { globals, listeners: listenerCounts(), resources: counts(process.getActiveResourcesInfo()) };
+}
+
+// Ends what the scenario left running, as its process's exit would: its timers and connections.
+// Returns why this process must not serve another scenario, or null.
+async function endCase(timers, before) {
+  for (const timer of timers) clearTimeout(timer);
+  timers.clear();
+  const stdio = new Set([process.stdin, process.stdout, process.stderr]);
+  const open = () => process._getActiveHandles().filter((handle) => !stdio.has(handle));
+  for (const handle of open()) if (handle instanceof Socket) handle.destroy();
+  // Destroyed sockets close within a few turns of the event loop (a TLS shutdown takes one more),
+  // as does a child process that has just exited.
+  for (let turn = 0; turn < 20 && settling(before); turn++) await new Promise((done) => setImmediate(done));
+  const others = open().map((handle) => handle?.constructor?.name || typeof handle);
+  if (others.length) return `left running: ${others.join(", ")}`;
+  const globals = Reflect.ownKeys(globalThis).filter((key) => !before.globals.has(key));
+  if (globals.length) return `added globals: ${globals.map(String).join(", ")}`;
+  for (const [name, count] of listenerCounts()) {
+    if (count > (before.listeners.get(name) || 0)) return `added a process '${String(name)}' listener`;
+  }
+  for (const [kind, count] of counts(process.getActiveResourcesInfo())) {
+    if (count > (before.resources.get(kind) || 0)) return `left running: ${kind}`;
+  }
+  return null;
+}
+
+// A warm child: started with the first scenario's environment, it answers scenario after
+// scenario (one JSON line each) while each one leaves it as a fresh process would be.
+async function serve() {
+  process.stdin.on("end", () => process.exit(0));
+  const timers = trackTimers();
+  const lines = createInterface({ input: process.stdin, crlfDelay: Infinity });
+  const iterator = lines[Symbol.asyncIterator]();
+  let next = iterator.next(); // stdin is being read from here on, in the baseline too
+  const before = baseline();
+  for (let served = 1; ; served++) {
+    const { value: line, done } = await next;
+    if (done) break;
+    const result = await runCase(JSON.parse(line));
+    const reason = served >= MAX_CASES_PER_CHILD ? "served its share" : await endCase(timers, before);
+    if (reason) result.retired = reason;
+    process.stdout.write(JSON.stringify(result) + "\n");
+    if (reason) break;
+    next = iterator.next();
+  }
   process.exit(0);
 }
 
-function runChild(request) {
+// The parent's handle on a warm child.
+function startChild(env) {
+  const child = spawn(process.execPath, [fileURLToPath(import.meta.url), "--serve"], { env, stdio: ["pipe", "pipe", "pipe"] });
+  const record = { child, waiting: null, err: "", closed: false, fresh: true };
+  child.stdin.on("error", () => {}); // a child that died is reported by "close"
+  const finish = (result) => {
+    const waiting = record.waiting;
+    record.waiting = null;
+    waiting?.(result);
+  };
+  createInterface({ input: child.stdout, crlfDelay: Infinity }).on("line", (line) => {
+    try {
+      finish(JSON.parse(line));
+    } catch {
+      finish({ message: `the scenario's node process answered something that is not JSON: ${line.slice(0, 2000)}`, logs: record.err });
+    }
+  });
+  child.stderr.on("data", (d) => (record.err = (record.err + d).slice(-8000)));
+  child.on("error", (e) => {
+    record.closed = true;
+    finish({ message: `cannot start node: ${e.message}`, logs: "" });
+  });
+  child.on("close", () => {
+    record.closed = true;
+    finish({ message: `the scenario's node process gave no result: ${record.err.slice(0, 2000)}`, logs: record.err });
+  });
+  return record;
+}
+
+const warm = new Map();
+
+function trace(line) {
+  if (process.env.CONFORMANCE_JS_TRACE) appendFileSync(process.env.CONFORMANCE_JS_TRACE, line + "\n");
+}
+
+function runInChild(request) {
+  const key = startKey(request.env);
+  let record = warm.get(key);
+  if (record?.closed) record = undefined;
+  warm.delete(key);
+  if (!record) record = startChild(request.env);
+  warm.set(key, record); // most recently used last
+  while (warm.size > MAX_WARM_CHILDREN) {
+    const [oldest, old] = warm.entries().next().value;
+    warm.delete(oldest);
+    old.child.stdin.end();
+  }
   return new Promise((done) => {
-    const child = spawn(process.execPath, [fileURLToPath(import.meta.url), "--run"], {
-      env: request.env,
-      stdio: ["pipe", "pipe", "pipe"],
-    });
-    let out = "";
-    let err = "";
-    child.stdout.on("data", (d) => (out += d));
-    child.stderr.on("data", (d) => (err += d));
-    child.on("error", (e) => done({ message: `cannot start node: ${e.message}`, logs: "" }));
-    child.on("close", () => {
-      try {
-        done(JSON.parse(out));
-      } catch {
-        done({ message: `the scenario's node process gave no result: ${err.slice(0, 2000)}`, logs: err });
-      }
-    });
-    child.stdin.end(JSON.stringify(request));
+    record.waiting = (result) => {
+      if (result.retired !== undefined || record.closed) warm.delete(key);
+      trace(`${record.fresh ? "new" : "warm"} child ${record.child.pid} ran ${request.scenario}${result.retired ? `, then retired: ${result.retired}` : ""}`);
+      record.fresh = false;
+      delete result.retired;
+      done(result);
+    };
+    record.child.stdin.write(JSON.stringify(request) + "\n");
   });
 }
 
 async function main() {
-  if (process.argv.includes("--run")) return runOne();
+  if (process.argv.includes("--serve")) return serve();
   if (!(await hello())) return;
   const lines = createInterface({ input: process.stdin, crlfDelay: Infinity });
   for await (const line of lines) {
     if (!line.trim()) continue;
-    const result = await runChild(JSON.parse(line));
+    const result = await runInChild(JSON.parse(line));
     process.stdout.write(JSON.stringify(result) + "\n");
   }
+  for (const record of warm.values()) record.child.stdin.end();
 }
 
 main();
