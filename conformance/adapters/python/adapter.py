@@ -8,6 +8,7 @@ result line. Forking keeps scenarios isolated (azure-identity reads os.environ a
 without paying the import of azure.identity per scenario.
 """
 
+import importlib
 import io
 import json
 import logging
@@ -44,6 +45,14 @@ def hello():
     try:
         import azure.identity  # noqa: F401
         from azure.identity import _version
+
+        # What the credentials import on first use, imported once here instead of in every
+        # forked child (requests reads ~/.netrc; the persistent cache, PyJWT for assertions).
+        for name in ("netrc", "encodings.utf_8_sig", "msal_extensions", "jwt", "html.parser", "_strptime"):
+            try:
+                importlib.import_module(name)
+            except ImportError:
+                pass
 
         version = "azure-identity " + _version.VERSION
     except Exception as e:  # not installed, or broken
