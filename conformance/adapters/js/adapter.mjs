@@ -372,8 +372,16 @@ async function serve() {
   for (let served = 1; ; served++) {
     const { value: line, done } = await next;
     if (done) break;
-    const result = await runCase(JSON.parse(line));
-    const reason = served >= MAX_CASES_PER_CHILD ? "served its share" : await endCase(timers, before);
+    let result;
+    let reason = served >= MAX_CASES_PER_CHILD ? "served its share" : null;
+    try {
+      result = await runCase(JSON.parse(line));
+    } catch (e) {
+      // The adapter's own failure (a request it cannot read, a work folder that is gone).
+      result = { message: `adapter error: ${e?.stack || e}`, logs: "" };
+      reason = "the adapter failed";
+    }
+    reason ??= await endCase(timers, before);
     if (reason) result.retired = reason;
     process.stdout.write(JSON.stringify(result) + "\n");
     if (reason) break;
