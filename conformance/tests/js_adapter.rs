@@ -2,8 +2,9 @@
 //! would run in a fresh process. The proof is a sequence that fails when state carries over:
 //! managed identity from App Service, Azure Arc, IMDS and Service Fabric one after another
 //! (msal-node remembers the source it detected in a static; @azure/identity caches the
-//! credential's choice), then client secrets, then IMDS again. And the driver keeps an
-//! emulator's cases on one copy of an adapter program.
+//! credential's choice), among client-secret, environment and workload-identity cases. And the driver keeps an
+//! emulator's cases on one copy of an adapter program; and a child a case leaves changed (a
+//! server listening, a new global or process listener) retires.
 #![allow(clippy::disallowed_methods)]
 
 use std::path::{Path, PathBuf};
@@ -46,6 +47,18 @@ fn node() -> Option<PathBuf> {
     node
 }
 
+/// The JavaScript adapter, tracing its children to `trace`, with `vars` added to its environment.
+fn js_adapter(node: &Path, trace: &Path, vars: &[String]) -> ProcessAdapter {
+    let mut command = vec![
+        "env".to_string(),
+        format!("CONFORMANCE_JS_TRACE={}", trace.display()),
+    ];
+    command.extend(vars.iter().cloned());
+    command.push(node.display().to_string());
+    command.push("conformance/adapters/js/adapter.mjs".into());
+    ProcessAdapter::new("js", command, workspace())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_warm_node_process_runs_case_after_case_as_if_each_were_fresh() {
     let Some(node) = node() else { return };
@@ -68,16 +81,7 @@ async fn one_warm_node_process_runs_case_after_case_as_if_each_were_fresh() {
     assert_eq!(scenarios.len(), sequence.len());
     let scratch = tempfile::tempdir().unwrap();
     let trace = scratch.path().join("trace.log");
-    let js = ProcessAdapter::new(
-        "js",
-        vec![
-            "env".into(),
-            format!("CONFORMANCE_JS_TRACE={}", trace.display()),
-            node.display().to_string(),
-            "conformance/adapters/js/adapter.mjs".into(),
-        ],
-        workspace(),
-    );
+    let js = js_adapter(&node, &trace, &[]);
     let target = Target::embedded().await.unwrap();
     let settings = RunSettings {
         bin_dir: None,
@@ -166,4 +170,108 @@ async fn an_emulators_cases_stay_on_one_copy_of_the_adapter_program() {
     }
     assert_ne!(pid_of("a")[0], pid_of("b")[0], "{pids:?}");
     assert_ne!(pid_of("b")[0], pid_of("c")[0], "{pids:?}");
+}
+
+/// A stand-in for @azure/identity whose credential leaves behind what `LEAK` names.
+fn leaky_package(dir: &Path) {
+    let write = |path: &str, text: &str| {
+        let path = dir.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    };
+    write(
+        "package.json",
+        r#"{"name": "leaky-check", "private": true}"#,
+    );
+    write(
+        "node_modules/@azure/logger/package.json",
+        r#"{"name": "@azure/logger", "version": "0.0.0", "main": "index.js"}"#,
+    );
+    write(
+        "node_modules/@azure/logger/index.js",
+        "exports.AzureLogger = {}; exports.setLogLevel = () => {};\n",
+    );
+    write(
+        "node_modules/@azure/identity/package.json",
+        r#"{"name": "@azure/identity", "version": "0.0.0-leaky", "main": "index.js"}"#,
+    );
+    write(
+        "node_modules/@azure/identity/index.js",
+        r#"const net = require("node:net");
+class EnvironmentCredential {
+  async getToken() {
+    const leak = process.env.LEAK;
+    if (leak === "timer") setInterval(() => {}, 1000);
+    if (leak === "server") await new Promise((done) => net.createServer().listen(0, "127.0.0.1", done));
+    if (leak === "global") globalThis.leaked = true;
+    if (leak === "listener") process.on("SIGUSR2", () => {});
+    // A module evaluated afresh starts from zero: the token says how often this copy ran.
+    module.exports.calls = (module.exports.calls || 0) + 1;
+    return { token: `calls=${module.exports.calls}`, expiresOnTimestamp: Date.now() + 3600000 };
+  }
+}
+module.exports = { EnvironmentCredential };
+"#,
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_child_that_a_case_leaves_changed_retires() {
+    let Some(node) = node() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let package = dir.path().join("package");
+    leaky_package(&package);
+    let trace = dir.path().join("trace.log");
+    let js = js_adapter(
+        &node,
+        &trace,
+        &[format!("AZURE_IDENTITY_JS_DIR={}", package.display())],
+    );
+    js.check().await.unwrap();
+    let leaks = [
+        "none", "timer", "none", "server", "none", "global", "none", "listener", "none",
+    ];
+    for leak in leaks {
+        let mut request = request("same-ca");
+        request.scenario = leak.into();
+        request.work_dir = dir.path().to_path_buf();
+        request.env.insert("LEAK".into(), leak.into());
+        let result = js.run(&request).await;
+        // Every case sees a fresh copy of the package.
+        assert_eq!(
+            result.token.as_deref(),
+            Some("calls=1"),
+            "{leak}: {result:?}"
+        );
+    }
+    let trace = std::fs::read_to_string(&trace).unwrap();
+    let lines: Vec<&str> = trace.lines().collect();
+    let expected = [
+        "new child",  // none
+        "warm child", // timer: a process exit would end it; so does the adapter
+        "warm child", // none
+        "warm child", // server, then retired
+        "new child",  // none
+        "warm child", // global, then retired
+        "new child",  // none
+        "warm child", // listener, then retired
+        "new child",  // none
+    ];
+    assert_eq!(lines.len(), expected.len(), "{trace}");
+    for (line, start) in lines.iter().zip(expected) {
+        assert!(line.starts_with(start), "{trace}");
+    }
+    assert!(
+        lines[3].ends_with("then retired: left running: Server"),
+        "{trace}"
+    );
+    assert!(
+        lines[5].ends_with("then retired: added globals: leaked"),
+        "{trace}"
+    );
+    assert!(
+        lines[7].ends_with("then retired: added a process 'SIGUSR2' listener"),
+        "{trace}"
+    );
+    assert!(!lines[1].contains("retired"), "{trace}");
 }

@@ -23,7 +23,11 @@ import { format } from "node:util";
 import { compileFunction } from "node:vm";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
-const PACKAGE_DIR = resolve(process.env.AZURE_IDENTITY_JS_DIR || join(HERE, "../../../tests/real-clients/js"));
+// A child has the scenario's environment, so the parent names the folder on its command line.
+const SERVE = process.argv.indexOf("--serve");
+const PACKAGE_DIR = SERVE > 0
+  ? process.argv[SERVE + 1]
+  : resolve(process.env.AZURE_IDENTITY_JS_DIR || join(HERE, "../../../tests/real-clients/js"));
 const SUPPORTED = [
   "client_secret",
   "client_certificate",
@@ -392,7 +396,7 @@ async function serve() {
 
 // The parent's handle on a warm child.
 function startChild(env) {
-  const child = spawn(process.execPath, [fileURLToPath(import.meta.url), "--serve"], { env, stdio: ["pipe", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [fileURLToPath(import.meta.url), "--serve", PACKAGE_DIR], { env, stdio: ["pipe", "pipe", "pipe"] });
   const record = { child, waiting: null, err: "", closed: false, fresh: true };
   child.stdin.on("error", () => {}); // a child that died is reported by "close"
   const finish = (result) => {
@@ -450,7 +454,7 @@ function runInChild(request) {
 }
 
 async function main() {
-  if (process.argv.includes("--serve")) return serve();
+  if (SERVE > 0) return serve();
   if (!(await hello())) return;
   const lines = createInterface({ input: process.stdin, crlfDelay: Infinity });
   for await (const line of lines) {
