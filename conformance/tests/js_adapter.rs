@@ -2,9 +2,9 @@
 //! would run in a fresh process. The proof is a sequence that fails when state carries over:
 //! managed identity from App Service, Azure Arc, IMDS and Service Fabric one after another
 //! (msal-node remembers the source it detected in a static; @azure/identity caches the
-//! credential's choice), among client-secret, environment and workload-identity cases. And the driver keeps an
-//! emulator's cases on one copy of an adapter program; and a child a case leaves changed (a
-//! server listening, a new global or process listener) retires.
+//! credential's choice), among client-secret, environment and workload-identity cases. The
+//! driver keeps an emulator's cases on one copy of an adapter program; and a child that a case
+//! leaves changed (a server listening, a new global or process listener) retires.
 #![allow(clippy::disallowed_methods)]
 
 use std::path::{Path, PathBuf};
