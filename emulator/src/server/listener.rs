@@ -226,8 +226,8 @@ pub(super) struct ConnLimits {
 pub(super) async fn serve_connection<I>(
     io: I,
     app: axum::Router,
-    mut shutdown: watch::Receiver<bool>,
-    mut force: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
+    force: watch::Receiver<bool>,
     limits: ConnLimits,
 ) where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
@@ -266,14 +266,25 @@ pub(super) async fn serve_connection<I>(
     };
     let connection = builder.serve_connection(io, service);
     tokio::pin!(connection);
+    drain(connection, |c| c.graceful_shutdown(), shutdown, force).await;
+}
+
+/// Serves `connection` until it ends or the server stops; stopping, finishes the request in
+/// flight (`graceful`), then closes; cut at the drain deadline (`force`). Every listener's
+/// connections stop this way.
+pub(super) async fn drain<C: std::future::Future>(
+    mut connection: std::pin::Pin<&mut C>,
+    graceful: impl FnOnce(std::pin::Pin<&mut C>),
+    mut shutdown: watch::Receiver<bool>,
+    mut force: watch::Receiver<bool>,
+) {
     if !*shutdown.borrow() {
         tokio::select! {
             _ = connection.as_mut() => return,
             _ = shutdown.changed() => {}
         }
     }
-    // Stopping: finish the request in flight, then close; cut at the drain deadline.
-    connection.as_mut().graceful_shutdown();
+    graceful(connection.as_mut());
     tokio::select! {
         _ = connection => {}
         _ = force.wait_for(|cut| *cut) => {}

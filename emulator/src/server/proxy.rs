@@ -163,26 +163,14 @@ pub(super) async fn serve_client(
             )
         }
     });
-    let (mut stopping, mut cut) = (shutdown_rx.clone(), force_rx.clone());
     let connection = hyper::server::conn::http1::Builder::new()
         .timer(hyper_util::rt::TokioTimer::new())
         .header_read_timeout(idle_timeout)
         .serve_connection(TokioIo::new(stream), service)
         .with_upgrades();
     tokio::pin!(connection);
-    // As the other listeners: on stop, finish the request in flight (tunnels carry on under
-    // their own connection's rules), then close; cut at the drain deadline.
-    if !*stopping.borrow() {
-        tokio::select! {
-            _ = connection.as_mut() => return,
-            _ = stopping.changed() => {}
-        }
-    }
-    connection.as_mut().graceful_shutdown();
-    tokio::select! {
-        _ = connection => {}
-        _ = cut.wait_for(|cut| *cut) => {}
-    }
+    // As the other listeners (tunnels carry on under their own connection's rules).
+    super::listener::drain(connection, |c| c.graceful_shutdown(), shutdown_rx, force_rx).await;
 }
 
 async fn handle(
