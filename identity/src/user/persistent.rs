@@ -673,6 +673,13 @@ mod tests {
         }
     }
 
+    /// A manual clock well past the epoch (tokens expire after it, not before).
+    fn day_9000() -> Arc<ManualClock> {
+        Arc::new(ManualClock::new(
+            time::OffsetDateTime::UNIX_EPOCH + Duration::days(9000),
+        ))
+    }
+
     fn cache(fs: Arc<MemoryFs>, clock: Arc<ManualClock>) -> PersistentCache {
         let options = TokenCachePersistenceOptions {
             name: "t".into(),
@@ -689,9 +696,7 @@ mod tests {
 
     #[tokio::test]
     async fn app_tokens_are_found_by_client_tenant_and_scopes_until_five_minutes_before_expiry() {
-        let clock = Arc::new(ManualClock::new(
-            time::OffsetDateTime::UNIX_EPOCH + Duration::days(9000),
-        ));
+        let clock = day_9000();
         let fs = Arc::new(MemoryFs::default());
         let c = cache(fs.clone(), clock.clone());
         let authority = url::Url::parse("https://Login.Example:8443/").unwrap();
@@ -741,9 +746,7 @@ mod tests {
 
     #[tokio::test]
     async fn cae_and_other_tokens_are_kept_apart() {
-        let clock = Arc::new(ManualClock::new(
-            time::OffsetDateTime::UNIX_EPOCH + Duration::days(9000),
-        ));
+        let clock = day_9000();
         let fs = Arc::new(MemoryFs::default());
         let c = cache(fs.clone(), clock.clone());
         c.store(&record("h"), &grant("cae-rt", clock.now()), "o", true)
@@ -757,9 +760,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_newest_refresh_token_of_the_account_is_found_whatever_the_port() {
-        let clock = Arc::new(ManualClock::new(
-            time::OffsetDateTime::UNIX_EPOCH + Duration::days(9000),
-        ));
+        let clock = day_9000();
         let fs = Arc::new(MemoryFs::default());
         let c = cache(fs.clone(), clock.clone());
         assert_eq!(
@@ -798,9 +799,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_held_lock_is_waited_for_then_written_without() {
-        let clock = Arc::new(ManualClock::new(
-            time::OffsetDateTime::UNIX_EPOCH + Duration::days(9000),
-        ));
+        let clock = day_9000();
         let fs = Arc::new(MemoryFs {
             locked: true,
             ..MemoryFs::default()
