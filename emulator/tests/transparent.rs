@@ -13,18 +13,15 @@ use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
 
 const LOGIN: &str = "https://login.microsoftonline.com";
 
+/// Sends `request`; its JSON answer.
+async fn json(request: reqwest::RequestBuilder) -> Value {
+    request.send().await.unwrap().json().await.unwrap()
+}
+
 async fn client_token(client: &reqwest::Client, scope: &str) -> String {
     let url = format!("{LOGIN}/{}/oauth2/v2.0/token", well_known::TENANT_ID);
     let form = common::secret_form(well_known::CLIENT_SECRET, scope);
-    let body: Value = client
-        .post(url)
-        .form(&form)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body = json(client.post(url).form(&form)).await;
     body["access_token"].as_str().unwrap().to_string()
 }
 
@@ -32,17 +29,11 @@ async fn client_token(client: &reqwest::Client, scope: &str) -> String {
 async fn azure_hosts_are_answered_through_the_proxy() {
     let emu = common::emulator().await;
     let client = emu.transparent_http_client();
-    let discovery: Value = client
-        .get(format!(
-            "{LOGIN}/{}/v2.0/.well-known/openid-configuration",
-            well_known::TENANT_ID
-        ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let discovery = json(client.get(format!(
+        "{LOGIN}/{}/v2.0/.well-known/openid-configuration",
+        well_known::TENANT_ID
+    )))
+    .await;
     assert_eq!(
         discovery["token_endpoint"],
         format!("{LOGIN}/{}/oauth2/v2.0/token", well_known::TENANT_ID)
@@ -75,24 +66,16 @@ async fn azure_hosts_are_answered_through_the_proxy() {
     assert_eq!(listed.status(), 200);
 
     let arm_token = client_token(&client, "https://management.azure.com/.default").await;
-    let subscriptions: Value = client
-        .get("https://management.azure.com/subscriptions?api-version=2022-12-01")
-        .bearer_auth(&arm_token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let subscriptions = json(
+        client
+            .get("https://management.azure.com/subscriptions?api-version=2022-12-01")
+            .bearer_auth(&arm_token),
+    )
+    .await;
     assert!(!subscriptions["value"].as_array().unwrap().is_empty());
-    let metadata: Value = client
-        .get("https://management.azure.com/metadata/endpoints?api-version=2022-09-01")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let metadata =
+        json(client.get("https://management.azure.com/metadata/endpoints?api-version=2022-09-01"))
+            .await;
     assert_eq!(
         metadata["authentication"]["loginEndpoint"].as_str(),
         Some(format!("{LOGIN}/").as_str()),
