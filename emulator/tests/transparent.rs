@@ -18,6 +18,21 @@ async fn json(request: reqwest::RequestBuilder) -> Value {
     request.send().await.unwrap().json().await.unwrap()
 }
 
+/// Asks IMDS for a token through the proxy: plain HTTP in absolute form to the real address,
+/// answered by the emulator (nothing is sent to that address); the status, once the body is
+/// read (the connection then stays idle in the client's pool).
+async fn imds_status(client: &reqwest::Client) -> u16 {
+    let response = client
+        .get("http://169.254.169.254/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https://management.azure.com")
+        .header("Metadata", "true")
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    response.text().await.unwrap();
+    status
+}
+
 async fn client_token(client: &reqwest::Client, scope: &str) -> String {
     let url = format!("{LOGIN}/{}/oauth2/v2.0/token", well_known::TENANT_ID);
     let form = common::secret_form(well_known::CLIENT_SECRET, scope);
@@ -83,13 +98,7 @@ async fn azure_hosts_are_answered_through_the_proxy() {
     );
 
     // IMDS: plain HTTP in absolute form, answered here (never sent to the address).
-    let imds = client
-        .get("http://169.254.169.254/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https://management.azure.com")
-        .header("Metadata", "true")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(imds.status(), 200);
+    assert_eq!(imds_status(&client).await, 200);
 }
 
 /// Sends `request` to the proxy port as raw bytes; the status line and body it answered.
@@ -246,13 +255,7 @@ async fn a_stop_closes_idle_proxy_connections_without_cutting_them() {
     let emu = common::emulator().await;
     let client = emu.transparent_http_client();
     // A keep-alive client connection to the proxy (absolute-form, IMDS) and a tunnel (Entra).
-    let imds = client
-        .get("http://169.254.169.254/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https://management.azure.com")
-        .header("Metadata", "true")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(imds.status(), 200);
+    assert_eq!(imds_status(&client).await, 200);
     client_token(&client, "https://vault.azure.net/.default").await;
     // Both idle connections close at once on stop: none is left for the deadline to cut.
     assert_eq!(
