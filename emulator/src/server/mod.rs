@@ -186,14 +186,18 @@ impl Emulator {
         format!("{}/{tenant}/oauth2/v2.0/token", self.https_url())
     }
 
-    /// A reqwest client that trusts the emulator's CA (and nothing else), with timeouts.
-    pub fn http_client(&self) -> reqwest::Client {
-        let mut builder = reqwest::Client::builder()
+    /// What every client of the emulator has: timeouts, and, like azure_core's own transport,
+    /// a redirect is an answer, not a hop.
+    fn client_builder() -> reqwest::ClientBuilder {
+        reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(30))
-            // Like azure_core's own transport: a redirect is an answer, not a hop.
             .redirect(reqwest::redirect::Policy::none())
-            .no_proxy();
+    }
+
+    /// A reqwest client that trusts the emulator's CA (and nothing else), with timeouts.
+    pub fn http_client(&self) -> reqwest::Client {
+        let mut builder = Self::client_builder().no_proxy();
         match reqwest::Certificate::from_der(&self.ca_der) {
             Ok(cert) => builder = builder.tls_certs_only([cert]),
             Err(e) => tracing::error!(error = %e, "the emulator CA does not parse"),
@@ -206,10 +210,7 @@ impl Emulator {
     /// `https://login.microsoftonline.com`, `https://management.azure.com` and
     /// `https://{vault}.vault.azure.net` reach this emulator.
     pub fn transparent_http_client(&self) -> reqwest::Client {
-        let mut builder = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(30))
-            .redirect(reqwest::redirect::Policy::none());
+        let mut builder = Self::client_builder();
         match reqwest::Proxy::all(self.proxy_url()) {
             Ok(proxy) => builder = builder.proxy(proxy),
             Err(e) => tracing::error!(error = %e, "the proxy URL does not parse"),
